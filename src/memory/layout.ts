@@ -1,0 +1,92 @@
+/**
+ * The shared memory every domain of the simulation (and the Wasm module)
+ * works in. One `WebAssembly.Memory`, shared, created once with
+ * initial == maximum so views never go stale.
+ *
+ * ```
+ *  0                 65536              scratchBase+scratchBytes = poolBase
+ *  +-----------------+------------------+--------------------------------------+
+ *  | AS static data  | scratch (arenas) | page pool: 4096-byte pages           |
+ *  | (memoryBase 1K) | ring state,      | ring pages, data pages, indirect     |
+ *  |                 | descriptors,     | pages, grant tables, event-channel   |
+ *  |                 | shadows, lists   | words — everything that crosses a    |
+ *  |                 |                  | domain boundary                      |
+ *  +-----------------+------------------+--------------------------------------+
+ * ```
+ * Page `i` of the pool is at byte `poolBase + i * 4096`; a grant entry's
+ * `frame` is that index. poolBase is 64 KiB aligned, so a native addon can
+ * map files over any pool page.
+ */
+import { InvalidArgumentError } from '../errors.js';
+
+export const PAGE_SIZE = 4096;
+export const WASM_PAGE_SIZE = 65536;
+/** Where scratch starts: above the AssemblyScript module's static data. */
+export const SCRATCH_BASE = WASM_PAGE_SIZE;
+
+export interface MemoryPlan {
+  /** Bytes of private scratch (rounded up to 64 KiB). Default 1 MiB. */
+  scratchBytes?: number;
+  /** 4096-byte pages in the shared pool. Default 4096 (16 MiB). */
+  poolPages?: number;
+}
+
+export interface SharedLayout {
+  readonly memory: WebAssembly.Memory;
+  readonly scratchBase: number;
+  readonly scratchBytes: number;
+  readonly poolBase: number;
+  readonly poolPages: number;
+}
+
+const roundUp = (n: number, to: number): number => Math.ceil(n / to) * to;
+
+/** Create the shared memory for a plan. */
+export function createSharedLayout(plan: MemoryPlan = {}): SharedLayout {
+  const scratchBytes = roundUp(plan.scratchBytes ?? 1 << 20, WASM_PAGE_SIZE);
+  const poolPages = plan.poolPages ?? 4096;
+  if (!Number.isInteger(poolPages) || poolPages <= 0) {
+    throw new InvalidArgumentError('poolPages', `must be a positive integer, got ${poolPages}`);
+  }
+  const poolBase = SCRATCH_BASE + scratchBytes;
+  const total = roundUp(poolBase + poolPages * PAGE_SIZE, WASM_PAGE_SIZE);
+  const pages = total / WASM_PAGE_SIZE;
+  if (pages > 65536) throw new InvalidArgumentError('poolPages', 'memory plan exceeds 4 GiB');
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  return { memory, scratchBase: SCRATCH_BASE, scratchBytes, poolBase, poolPages };
+}
+
+/** Adopt a memory created elsewhere (a worker receiving the parent's layout). */
+export function layoutOf(memory: WebAssembly.Memory, desc: Omit<SharedLayout, 'memory'>): SharedLayout {
+  return { memory, ...desc };
+}
+
+/** Byte address of pool page `frame`. */
+export function frameAddress(layout: SharedLayout, frame: number): number {
+  return layout.poolBase + frame * PAGE_SIZE;
+}
+
+/**
+ * A bump allocator over a slice of scratch. Private tables only (ring state,
+ * descriptors, shadows); never shared pages. Not a general heap: a driver
+ * takes what it needs at setup and releases the whole arena at teardown.
+ */
+export class Arena {
+  private next: number;
+  constructor(readonly base: number, readonly size: number) {
+    this.next = base;
+  }
+  /** Reserve `bytes`, aligned to `align` (power of two). Throws when the arena is exhausted. */
+  alloc(bytes: number, align = 8): number {
+    const at = (this.next + align - 1) & ~(align - 1);
+    if (at + bytes > this.base + this.size) {
+      throw new InvalidArgumentError('arena', `exhausted: need ${bytes} bytes, ${this.base + this.size - at} left`);
+    }
+    this.next = at + bytes;
+    return at;
+  }
+  /** Bytes still free. */
+  get free(): number {
+    return this.base + this.size - this.next;
+  }
+}
