@@ -1,0 +1,123 @@
+/**
+ * Host I/O helpers for the `file` flavour: whole transfers over positional
+ * readv/writev (the kernel may transfer less than asked, and libuv caps one
+ * call at IOV_MAX buffers), zero-filling, and the size of a host block
+ * device (which fstat reports as 0).
+ */
+import { readFile } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { IoError, XenpvError } from '../errors.js';
+
+/** Buffers per readv/writev call: Linux's IOV_MAX. */
+export const IOV_BATCH = 1024;
+/** Bytes of zeros written per call by `zeroFill`. */
+export const ZERO_CHUNK = 1 << 20;
+
+let zeros: Uint8Array | undefined;
+
+/** Turns a host failure into an `io` error naming what was being done; XenpvErrors pass through. */
+export function toIoError(err: unknown, what: string): XenpvError {
+  if (err instanceof XenpvError) return err;
+  const code = (err as { code?: unknown })?.code;
+  const detail = err instanceof Error ? err.message : String(err);
+  const prefix = typeof code === 'string' && !detail.startsWith(code) ? `${code}: ` : '';
+  return new IoError(`${what}: ${prefix}${detail}`, { cause: err });
+}
+
+/** Drops the first `n` bytes from a buffer list (n <= total). */
+function advance(list: Uint8Array[], n: number): Uint8Array[] {
+  let i = 0;
+  while (i < list.length && n >= list[i]!.byteLength) {
+    n -= list[i]!.byteLength;
+    i++;
+  }
+  const rest = list.slice(i);
+  if (n > 0) rest[0] = rest[0]!.subarray(n);
+  return rest;
+}
+
+function total(list: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const b of list) n += b.byteLength;
+  return n;
+}
+
+/** Fills every buffer from `position` on; a premature end of file is an `io` error. */
+export async function readFully(handle: FileHandle, buffers: readonly Uint8Array[], position: number): Promise<void> {
+  let list = [...buffers];
+  let pos = position;
+  let remaining = total(list);
+  while (remaining > 0) {
+    const first = list[0]!;
+    const { bytesRead } =
+      list.length === 1
+        ? await handle.read(first, 0, first.byteLength, pos)
+        : await handle.readv(list.slice(0, IOV_BATCH), pos);
+    if (bytesRead === 0) {
+      throw new IoError(`read at byte ${pos}: unexpected end of file (did the file shrink? call refreshSize())`);
+    }
+    remaining -= bytesRead;
+    pos += bytesRead;
+    list = advance(list, bytesRead);
+  }
+}
+
+/** Writes every buffer at `position` on, looping over short writes. */
+export async function writeFully(handle: FileHandle, buffers: readonly Uint8Array[], position: number): Promise<void> {
+  let list = [...buffers];
+  let pos = position;
+  let remaining = total(list);
+  while (remaining > 0) {
+    const first = list[0]!;
+    const { bytesWritten } =
+      list.length === 1
+        ? await handle.write(first, 0, first.byteLength, pos)
+        : await handle.writev(list.slice(0, IOV_BATCH), pos);
+    if (bytesWritten === 0) throw new IoError(`write at byte ${pos}: no progress`);
+    remaining -= bytesWritten;
+    pos += bytesWritten;
+    list = advance(list, bytesWritten);
+  }
+}
+
+/**
+ * Writes `length` zero bytes at `position`. Node has no fallocate, so a
+ * discard cannot punch a hole: it writes zeros (the file keeps its blocks).
+ */
+export async function zeroFill(handle: FileHandle, position: number, length: number): Promise<void> {
+  zeros ??= new Uint8Array(ZERO_CHUNK); // only ever read from
+  let pos = position;
+  let remaining = length;
+  while (remaining > 0) {
+    const n = Math.min(remaining, ZERO_CHUNK);
+    await writeFully(handle, [zeros.subarray(0, n)], pos);
+    pos += n;
+    remaining -= n;
+  }
+}
+
+/** Linux dev_t decoding, as glibc's major()/minor() in <sys/sysmacros.h>. */
+export function decodeDevT(dev: bigint): { major: number; minor: number } {
+  const major = ((dev & 0x0000_0000_000f_ff00n) >> 8n) | ((dev & 0xffff_f000_0000_0000n) >> 32n);
+  const minor = (dev & 0x0000_0000_0000_00ffn) | ((dev & 0x0000_0fff_fff0_0000n) >> 12n);
+  return { major: Number(major), minor: Number(minor) };
+}
+
+/**
+ * Size in bytes of the host block device `rdev`, from
+ * /sys/dev/block/MAJ:MIN/size (always in 512-byte units). fstat reports 0
+ * for block devices and Node cannot issue BLKGETSIZE64, so sysfs it is
+ * (Linux only).
+ */
+export async function blockDeviceSize(rdev: bigint): Promise<bigint> {
+  const { major, minor } = decodeDevT(rdev);
+  const path = `/sys/dev/block/${major}:${minor}/size`;
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw toIoError(err, `cannot determine the size of block device ${major}:${minor} (${path})`);
+  }
+  if (!/^\d+\s*$/.test(text)) throw new IoError(`${path}: unexpected content ${JSON.stringify(text.slice(0, 40))}`);
+  return BigInt(text.trim()) * 512n;
+}

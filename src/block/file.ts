@@ -1,0 +1,252 @@
+/**
+ * `file` flavour: a BlockDevice over a host file or host block device,
+ * through an fs.promises FileHandle with positional reads and writes
+ * (readv/writev for scatter/gather; concurrent calls are safe because no
+ * call uses the file position).
+ *
+ * - flush(): fdatasync.
+ * - discard(): writes zeros over the range. Node offers no fallocate, so the
+ *   hole cannot be punched; the range reads back as zeros either way.
+ * - Size: a regular file's size from fstat, rounded down to whole sectors
+ *   (a trailing partial sector is not addressable). A block device's size
+ *   from /sys/dev/block/MAJ:MIN/size (fstat says 0 and Node cannot ioctl).
+ * - Resize: `refreshSize()` re-reads the size (after the file grew or
+ *   shrank behind our back) and emits the resize event if it changed;
+ *   `resize(n)` truncates or extends a regular file itself.
+ */
+import { open as fsOpen } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { InvalidArgumentError, ReadOnlyError, UnsupportedError } from '../errors.js';
+import { blockDeviceSize, readFully, toIoError, writeFully, zeroFill } from './file-io.js';
+import { IoGate, LifecycleState } from './lifecycle.js';
+import { ResizeNotifier } from './resize.js';
+import type { BlockDevice, BlockInfo, ResizeListener } from './types.js';
+import { checkSectorSize, validateDiscard, validateFlush, validateRead, validateWrite } from './validate.js';
+
+export interface FileBlockDeviceOptions {
+  /** Open read-only (writes and discards refused); default false. */
+  readonly readOnly?: boolean;
+  /**
+   * If the file does not exist, create it with this size (a positive
+   * multiple of `sectorSize`, sparse). An existing file is left as it is.
+   */
+  readonly create?: { readonly sizeBytes: number | bigint };
+  /** Logical sector size; default 512. */
+  readonly sectorSize?: number;
+  /** Reported physical sector size; default `sectorSize`. */
+  readonly physicalSectorSize?: number;
+}
+
+/** What the path turned out to be. */
+export enum FileKind {
+  Regular = 'regular',
+  BlockDevice = 'block-device',
+}
+
+function checkCreateSize(value: unknown, sectorSize: number): number {
+  const field = 'create.sizeBytes';
+  if (typeof value !== 'number' && typeof value !== 'bigint') {
+    throw new InvalidArgumentError(field, `must be a number or bigint, got ${typeof value}`);
+  }
+  if (typeof value === 'number' && !Number.isSafeInteger(value)) throw new InvalidArgumentError(field, `must be an integer, got ${value}`);
+  const n = BigInt(value);
+  if (n <= 0n || n > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidArgumentError(field, `must be positive and safe, got ${n}`);
+  if (n % BigInt(sectorSize) !== 0n) throw new InvalidArgumentError(field, `${n} is not a multiple of the sector size ${sectorSize}`);
+  return Number(n);
+}
+
+/** Creates `path` with `sizeBytes` unless it exists. */
+async function createIfMissing(path: string, sizeBytes: number): Promise<void> {
+  let h: FileHandle;
+  try {
+    h = await fsOpen(path, 'wx'); // O_CREAT|O_EXCL: never truncates an existing file
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'EEXIST') return;
+    throw toIoError(err, `create ${path}`);
+  }
+  try {
+    await h.truncate(sizeBytes);
+  } catch (err) {
+    throw toIoError(err, `size ${path} to ${sizeBytes} bytes`);
+  } finally {
+    await h.close();
+  }
+}
+
+export class FileBlockDevice implements BlockDevice {
+  readonly path: string;
+  readonly kind: FileKind;
+  readonly #handle: FileHandle;
+  #info: BlockInfo;
+  readonly #gate = new IoGate();
+  readonly #resize = new ResizeNotifier();
+
+  private constructor(path: string, kind: FileKind, handle: FileHandle, info: BlockInfo) {
+    this.path = path;
+    this.kind = kind;
+    this.#handle = handle;
+    this.#info = info;
+  }
+
+  /** Opens `path` (a regular file or block device). Rejects with `invalid-argument` or `io`. */
+  static async open(path: string, options: FileBlockDeviceOptions = {}): Promise<FileBlockDevice> {
+    if (typeof path !== 'string' || path.length === 0 || path.includes('\0')) {
+      throw new InvalidArgumentError('path', 'must be a non-empty string without NUL');
+    }
+    const sectorSize = checkSectorSize(options.sectorSize ?? 512);
+    const physical = checkSectorSize(options.physicalSectorSize ?? sectorSize, 'physicalSectorSize');
+    if (physical < sectorSize) {
+      throw new InvalidArgumentError('physicalSectorSize', `${physical} is smaller than the sector size ${sectorSize}`);
+    }
+    if (options.create !== undefined) await createIfMissing(path, checkCreateSize(options.create.sizeBytes, sectorSize));
+
+    const readOnly = options.readOnly === true;
+    let handle: FileHandle;
+    try {
+      handle = await fsOpen(path, readOnly ? 'r' : 'r+');
+    } catch (err) {
+      throw toIoError(err, `open ${path}`);
+    }
+    try {
+      const { kind, bytes } = await FileBlockDevice.#measure(handle, path);
+      const info: BlockInfo = {
+        readWrite: !readOnly,
+        sectorSize,
+        physicalSectorSize: physical,
+        sizeSectors: bytes / BigInt(sectorSize),
+        features: { flush: true, barrier: false, discard: true },
+        discard: { granularity: sectorSize, alignment: 0, secure: false },
+        media: 'disk',
+        removable: false,
+      };
+      return new FileBlockDevice(path, kind, handle, info);
+    } catch (err) {
+      await handle.close().catch(() => undefined); // the measuring error is the one to report
+      throw err;
+    }
+  }
+
+  static async #measure(handle: FileHandle, path: string): Promise<{ kind: FileKind; bytes: bigint }> {
+    let st;
+    try {
+      st = await handle.stat({ bigint: true });
+    } catch (err) {
+      throw toIoError(err, `fstat ${path}`);
+    }
+    if (st.isFile()) return { kind: FileKind.Regular, bytes: st.size };
+    if (st.isBlockDevice()) return { kind: FileKind.BlockDevice, bytes: await blockDeviceSize(st.rdev) };
+    throw new InvalidArgumentError('path', `${path} is neither a regular file nor a block device`);
+  }
+
+  get state(): LifecycleState {
+    return this.#gate.state;
+  }
+
+  info(): BlockInfo {
+    return this.#info;
+  }
+
+  read(sector: bigint, buffers: Uint8Array[]): Promise<void> {
+    return this.#gate.run(async () => {
+      const req = validateRead(this.#info, sector, buffers);
+      const pos = Number(req.sector) * this.#info.sectorSize;
+      try {
+        await readFully(this.#handle, req.buffers, pos);
+      } catch (err) {
+        throw toIoError(err, `read ${this.path} at byte ${pos}`);
+      }
+    });
+  }
+
+  write(sector: bigint, buffers: Uint8Array[]): Promise<void> {
+    return this.#gate.run(async () => {
+      const req = validateWrite(this.#info, sector, buffers);
+      const pos = Number(req.sector) * this.#info.sectorSize;
+      try {
+        await writeFully(this.#handle, req.buffers, pos);
+      } catch (err) {
+        throw toIoError(err, `write ${this.path} at byte ${pos}`);
+      }
+    });
+  }
+
+  flush(): Promise<void> {
+    return this.#gate.run(async () => {
+      validateFlush(this.#info);
+      try {
+        await this.#handle.datasync();
+      } catch (err) {
+        throw toIoError(err, `fdatasync ${this.path}`);
+      }
+    });
+  }
+
+  discard(sector: bigint, count: bigint): Promise<void> {
+    return this.#gate.run(async () => {
+      const req = validateDiscard(this.#info, sector, count);
+      const size = this.#info.sectorSize;
+      const pos = Number(req.sector) * size;
+      try {
+        await zeroFill(this.#handle, pos, Number(req.count) * size);
+      } catch (err) {
+        throw toIoError(err, `discard (zero-fill) ${this.path} at byte ${pos}`);
+      }
+    });
+  }
+
+  disconnect(): Promise<void> {
+    return this.#gate.close(async () => {
+      try {
+        await this.#handle.close();
+      } catch (err) {
+        throw toIoError(err, `close ${this.path}`);
+      }
+    });
+  }
+
+  onResize(listener: ResizeListener): () => void {
+    return this.#resize.on(listener);
+  }
+
+  /**
+   * Re-reads the size of the file or block device; if it changed, updates
+   * `info()` and emits the resize event. Resolves to the (new) info.
+   */
+  refreshSize(): Promise<BlockInfo> {
+    return this.#gate.run(async () => {
+      const { bytes } = await FileBlockDevice.#measure(this.#handle, this.path);
+      this.#setSize(bytes / BigInt(this.#info.sectorSize));
+      return this.#info;
+    });
+  }
+
+  /**
+   * Truncates or extends a regular file to `newSizeSectors` (> 0) sectors
+   * (new sectors read as zeros), then updates `info()` and emits the resize
+   * event. `read-only` on a read-only device, `unsupported` on a block device.
+   */
+  resize(newSizeSectors: bigint): Promise<BlockInfo> {
+    return this.#gate.run(async () => {
+      if (typeof newSizeSectors !== 'bigint' || newSizeSectors <= 0n) {
+        throw new InvalidArgumentError('newSizeSectors', `must be a positive bigint, got ${String(newSizeSectors)}`);
+      }
+      if (!this.#info.readWrite) throw new ReadOnlyError();
+      if (this.kind !== FileKind.Regular) throw new UnsupportedError('a host block device cannot be resized');
+      const bytes = newSizeSectors * BigInt(this.#info.sectorSize);
+      if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidArgumentError('newSizeSectors', `${newSizeSectors} is too large`);
+      try {
+        await this.#handle.truncate(Number(bytes));
+      } catch (err) {
+        throw toIoError(err, `truncate ${this.path} to ${bytes} bytes`);
+      }
+      this.#setSize(newSizeSectors);
+      return this.#info;
+    });
+  }
+
+  #setSize(sizeSectors: bigint): void {
+    if (sizeSectors === this.#info.sizeSectors) return;
+    this.#info = { ...this.#info, sizeSectors };
+    this.#resize.emit(this.#info);
+  }
+}
