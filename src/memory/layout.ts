@@ -67,26 +67,59 @@ export function frameAddress(layout: SharedLayout, frame: number): number {
 }
 
 /**
- * A bump allocator over a slice of scratch. Private tables only (ring state,
- * descriptors, shadows); never shared pages. Not a general heap: a driver
- * takes what it needs at setup and releases the whole arena at teardown.
+ * A small first-fit allocator over a slice of scratch, for private tables
+ * (ring state, descriptors, shadows), never shared pages. Allocation happens
+ * at connect time, not per request; `free` returns a block so reconnects do
+ * not exhaust the arena.
  */
 export class Arena {
-  private next: number;
+  /** Free blocks, sorted by address, coalesced. */
+  private readonly holes: { at: number; size: number }[];
+  private readonly sizes = new Map<number, { start: number; size: number }>();
+
   constructor(readonly base: number, readonly size: number) {
-    this.next = base;
+    this.holes = [{ at: base, size }];
   }
+
   /** Reserve `bytes`, aligned to `align` (power of two). Throws when the arena is exhausted. */
   alloc(bytes: number, align = 8): number {
-    const at = (this.next + align - 1) & ~(align - 1);
-    if (at + bytes > this.base + this.size) {
-      throw new InvalidArgumentError('arena', `exhausted: need ${bytes} bytes, ${this.base + this.size - at} left`);
+    const need = Math.max(bytes, 1);
+    for (let i = 0; i < this.holes.length; i++) {
+      const h = this.holes[i]!;
+      const at = (h.at + align - 1) & ~(align - 1);
+      const end = at + need;
+      if (end > h.at + h.size) continue;
+      const tail = h.at + h.size - end;
+      this.holes.splice(i, 1);
+      if (tail > 0) this.holes.splice(i, 0, { at: end, size: tail });
+      if (at > h.at) this.holes.splice(i, 0, { at: h.at, size: at - h.at });
+      this.sizes.set(at, { start: at, size: need });
+      return at;
     }
-    this.next = at + bytes;
-    return at;
+    throw new InvalidArgumentError('arena', `exhausted: need ${bytes} bytes, ${this.free} free in total`);
   }
-  /** Bytes still free. */
+
+  /** Give back a block from `alloc`. Unknown addresses are ignored. */
+  release(at: number): void {
+    const blk = this.sizes.get(at);
+    if (!blk) return;
+    this.sizes.delete(at);
+    let i = 0;
+    while (i < this.holes.length && this.holes[i]!.at < blk.start) i++;
+    this.holes.splice(i, 0, { at: blk.start, size: blk.size });
+    // Coalesce with the neighbours.
+    if (i + 1 < this.holes.length && this.holes[i]!.at + this.holes[i]!.size === this.holes[i + 1]!.at) {
+      this.holes[i]!.size += this.holes[i + 1]!.size;
+      this.holes.splice(i + 1, 1);
+    }
+    if (i > 0 && this.holes[i - 1]!.at + this.holes[i - 1]!.size === this.holes[i]!.at) {
+      this.holes[i - 1]!.size += this.holes[i]!.size;
+      this.holes.splice(i, 1);
+    }
+  }
+
+  /** Bytes still free (possibly fragmented). */
   get free(): number {
-    return this.base + this.size - this.next;
+    return this.holes.reduce((n, h) => n + h.size, 0);
   }
 }

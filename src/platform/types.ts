@@ -6,6 +6,7 @@
  * Addresses are byte offsets into the shared memory (see src/memory/layout.ts):
  * the Wasm engine works on granted and mapped pages in place.
  */
+import type { Arena } from '../memory/layout.js';
 
 export type DomId = number;
 export const DOMID_SELF = 0x7ff0;
@@ -108,7 +109,9 @@ export interface GrantTable {
   readonly domid: DomId;
   /**
    * Allocate `count` fresh pages and grant them to `domid` (gntalloc's
-   * IOCTL_GNTALLOC_ALLOC_GREF). Pages come zeroed.
+   * IOCTL_GNTALLOC_ALLOC_GREF). Pages come zeroed, and as one contiguous
+   * run of memory (`addresses[i] = addresses[0] + i * 4096`): a multi-page
+   * ring is addressed as one block.
    */
   grantPages(domid: DomId, count: number, readOnly?: boolean): GrantedPages;
   /**
@@ -132,6 +135,9 @@ export interface GrantTable {
 export interface Platform {
   readonly domid: DomId;
   readonly memory: WebAssembly.Memory;
+  /** Private scratch for this domain's engine tables (ring state, descriptors,
+   *  shadows): never shared with a peer. Each domain gets a disjoint range. */
+  readonly scratch: Arena;
   readonly xenstore: XenStore;
   readonly evtchn: EventChannels;
   readonly grants: GrantTable;

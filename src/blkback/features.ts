@@ -1,0 +1,75 @@
+/**
+ * What a blkback advertises (xen/io/blkif.h, "Backend XenBus Nodes"), each
+ * configurable, and the keys it writes for them.
+ */
+import { VDISK_CDROM, VDISK_READONLY, VDISK_REMOVABLE } from '../blkif/constants.js';
+import type { XsOps } from '../platform/types.js';
+
+export interface BackendFeatures {
+  flushCache: boolean;
+  barrier: boolean;
+  discard: boolean;
+  /** Bytes; 0 = the sector size. */
+  discardGranularity: number;
+  discardAlignment: number;
+  discardSecure: boolean;
+  persistent: boolean;
+  /** 0 = no indirect requests. */
+  maxIndirectSegments: number;
+  maxRingPageOrder: number;
+  maxQueues: number;
+  /** Logical sector size in bytes (power of two ≥ 512). */
+  sectorSize?: number;
+  physicalSectorSize?: number;
+  cdrom: boolean;
+  removable: boolean;
+}
+
+export const DEFAULT_FEATURES: BackendFeatures = {
+  flushCache: true,
+  barrier: true,
+  discard: true,
+  discardGranularity: 0,
+  discardAlignment: 0,
+  discardSecure: false,
+  persistent: true,
+  maxIndirectSegments: 256,
+  maxRingPageOrder: 4,
+  maxQueues: 4,
+  cdrom: false,
+  removable: false,
+};
+
+/** Written at probe time, before InitWait: what the frontend needs to size its rings. */
+export async function writeProbeKeys(xs: XsOps, dir: string, f: BackendFeatures): Promise<void> {
+  await xs.write(`${dir}/max-ring-page-order`, String(f.maxRingPageOrder));
+  await xs.write(`${dir}/multi-queue-max-queues`, String(f.maxQueues));
+  if (f.maxIndirectSegments > 0) await xs.write(`${dir}/feature-max-indirect-segments`, String(f.maxIndirectSegments));
+  else await xs.rm(`${dir}/feature-max-indirect-segments`).catch(() => undefined);
+}
+
+/** Written when connecting: geometry and the remaining features. */
+export async function writeConnectKeys(
+  xs: XsOps,
+  dir: string,
+  f: BackendFeatures,
+  geometry: { sectors512: bigint; sectorSize: number; physicalSectorSize: number; readOnly: boolean },
+): Promise<void> {
+  const info = (geometry.readOnly ? VDISK_READONLY : 0) | (f.cdrom ? VDISK_CDROM : 0) | (f.removable ? VDISK_REMOVABLE : 0);
+  const keys: Record<string, string> = {
+    sectors: String(geometry.sectors512),
+    'sector-size': String(geometry.sectorSize),
+    'physical-sector-size': String(geometry.physicalSectorSize),
+    info: String(info),
+    'feature-flush-cache': f.flushCache ? '1' : '0',
+    'feature-barrier': f.barrier ? '1' : '0',
+    'feature-discard': f.discard ? '1' : '0',
+    'feature-persistent': f.persistent ? '1' : '0',
+  };
+  if (f.discard) {
+    keys['discard-granularity'] = String(f.discardGranularity || geometry.sectorSize);
+    keys['discard-alignment'] = String(f.discardAlignment);
+    keys['discard-secure'] = f.discardSecure ? '1' : '0';
+  }
+  for (const [k, v] of Object.entries(keys)) await xs.write(`${dir}/${k}`, v);
+}

@@ -1,0 +1,326 @@
+/**
+ * Serves one blkif ring from the back end: takes requests in batches (each
+ * copied out of the ring once and validated by the engine), checks them the
+ * way Linux's blkback does, maps the frontend's grants, runs the I/O on a
+ * BlockDevice directly over the mapped pages, unmaps, and answers. A bad
+ * request gets BLKIF_RSP_ERROR (or EOPNOTSUPP) echoing its operation; only a
+ * broken ring (req_prod overflow) stops the server.
+ */
+import {
+  BLKIF_MAX_SEGMENTS_PER_REQUEST,
+  BLKIF_OP_DISCARD,
+  BLKIF_OP_FLUSH_DISKCACHE,
+  BLKIF_OP_INDIRECT,
+  BLKIF_OP_READ,
+  BLKIF_OP_WRITE,
+  BLKIF_OP_WRITE_BARRIER,
+  BLKIF_REQUEST_BYTES_X86_32,
+  BLKIF_REQUEST_BYTES_X86_64,
+  BLKIF_RSP_EOPNOTSUPP,
+  BLKIF_RSP_ERROR,
+  BLKIF_RSP_OKAY,
+  BLKIF_SEGMENTS_PER_INDIRECT_PAGE,
+} from '../blkif/constants.js';
+import { BlkifStatus } from '../ring/status.js';
+import type { BlockDevice } from '../block/types.js';
+import type { ForeignMapping, Platform, Port } from '../platform/types.js';
+import {
+  Abi,
+  COMPLETION_BYTES,
+  REQUEST_DESC_BYTES,
+  RING_STATE_BYTES,
+  TAKE_SEGMENT_AREA_BYTES,
+  type RingEngine,
+} from '../ring/engine.js';
+import type { BackendFeatures } from './features.js';
+import { GrantCache } from './grant-cache.js';
+
+export interface RingServerOptions {
+  frontend: number;
+  ringRefs: readonly number[];
+  remotePort: Port;
+  abi: Abi;
+  persistent: boolean;
+  features: BackendFeatures;
+  readOnly: boolean;
+}
+
+/** A request copied out of the ring, plus what we need to answer it. */
+interface Taken {
+  id: [number, number];
+  op: number; // the operation to echo (indirect: its indirect_op)
+  status: number; // engine validation status
+  flag: number;
+  indirect: boolean;
+  nrSegments: number;
+  sector: number;
+  discardSectors: number;
+  segs: Uint8Array; // copied wire segments (direct) or indirect grefs
+}
+
+export class RingServer {
+  private readonly state: number;
+  private readonly descs: number;
+  private readonly segArea: number;
+  private readonly rsps: number;
+  private readonly indirectSegs: number;
+  private readonly indirectPages: number;
+  private readonly dv: DataView;
+  private readonly u8: Uint8Array;
+  private readonly ring: ForeignMapping;
+  private readonly grants: GrantCache;
+  readonly port: Port;
+  readonly nrEnts: number;
+  private inflight = 0;
+  private readonly answers: { id: [number, number]; op: number; status: number }[] = [];
+  private flushScheduled = false;
+  private stopped = false;
+  private readonly allocs: number[] = [];
+  /** Requests that have to wait for everything before them (barrier/flush). */
+  private ordering: Promise<void> = Promise.resolve();
+  private readonly running = new Set<Promise<void>>();
+
+  constructor(
+    private readonly engine: RingEngine,
+    private readonly platform: Platform,
+    private readonly device: BlockDevice,
+    private readonly opts: RingServerOptions,
+    private readonly onFatal: (why: string) => void,
+  ) {
+    const arena = platform.scratch;
+    const alloc = (bytes: number, align: number): number => {
+      const at = arena.alloc(bytes, align);
+      this.allocs.push(at);
+      return at;
+    };
+    const slot = opts.abi === Abi.X86_32 ? BLKIF_REQUEST_BYTES_X86_32 : BLKIF_REQUEST_BYTES_X86_64;
+    const pages = opts.ringRefs.length;
+    this.ring = platform.grants.mapForeign(opts.frontend, opts.ringRefs, false);
+    this.state = alloc(RING_STATE_BYTES, 64);
+    const n = engine.backRingAttach(this.state, this.ring.addresses[0]!, pages, slot);
+    if (n < 0) {
+      platform.grants.unmapForeign(this.ring);
+      for (const at of this.allocs) arena.release(at);
+      throw new Error(`cannot attach ring: status ${n}`);
+    }
+    this.nrEnts = n;
+    this.descs = alloc(n * REQUEST_DESC_BYTES, 8);
+    this.segArea = alloc(n * TAKE_SEGMENT_AREA_BYTES, 8);
+    this.rsps = alloc(n * COMPLETION_BYTES, 8);
+    this.indirectSegs = alloc(8 * BLKIF_SEGMENTS_PER_INDIRECT_PAGE * 8, 8);
+    this.indirectPages = alloc(8 * 4, 8);
+    this.dv = new DataView(platform.memory.buffer);
+    this.u8 = new Uint8Array(platform.memory.buffer);
+    this.grants = new GrantCache(platform.grants, opts.frontend, opts.persistent);
+    this.port = platform.evtchn.bindInterdomain(opts.frontend, opts.remotePort);
+    platform.evtchn.setHandler(this.port, () => this.onEvent());
+    // Requests may already be waiting (a reconnecting frontend re-issues at once).
+    queueMicrotask(() => this.onEvent());
+  }
+
+  private onEvent(): void {
+    if (this.stopped) return;
+    for (;;) {
+      const room = this.nrEnts - this.inflight;
+      if (room <= 0) return; // resumed when answers free room
+      const n = this.engine.blkifTakeRequests(this.state, this.descs, this.segArea, room, this.opts.abi);
+      if (n < 0) {
+        this.onFatal(`frontend broke the ring: status ${n}`);
+        return;
+      }
+      for (let i = 0; i < n; i++) this.start(this.read(i));
+      if (n > 0) continue;
+      if (!this.engine.finalCheckForRequests(this.state)) return;
+    }
+  }
+
+  /** Copy descriptor i out of the take table (it is reused by the next take). */
+  private read(i: number): Taken {
+    const d = this.descs + i * REQUEST_DESC_BYTES;
+    const dv = this.dv;
+    const op = dv.getUint8(d);
+    const flag = dv.getUint8(d + 1);
+    const segPtr = this.segArea + i * TAKE_SEGMENT_AREA_BYTES;
+    return {
+      id: [dv.getUint32(d + 8, true), dv.getUint32(d + 12, true)],
+      op: op === BLKIF_OP_INDIRECT ? flag : op,
+      status: dv.getInt16(d + 6, true),
+      flag,
+      indirect: op === BLKIF_OP_INDIRECT,
+      nrSegments: dv.getUint16(d + 4, true),
+      sector: dv.getUint32(d + 16, true) + dv.getUint32(d + 20, true) * 0x1_0000_0000,
+      discardSectors: dv.getUint32(d + 24, true) + dv.getUint32(d + 28, true) * 0x1_0000_0000,
+      segs: this.u8.slice(segPtr, segPtr + TAKE_SEGMENT_AREA_BYTES),
+    };
+  }
+
+  private start(t: Taken): void {
+    this.inflight++;
+    const p = this.serve(t)
+      .catch(() => BLKIF_RSP_ERROR) // a failed device I/O is an I/O error, nothing more
+      .then((status) => this.answer(t, status));
+    this.running.add(p);
+    void p.finally(() => this.running.delete(p));
+  }
+
+  private async serve(t: Taken): Promise<number> {
+    if (t.status !== BlkifStatus.OK) {
+      return t.status === BlkifStatus.BAD_OPERATION ? BLKIF_RSP_EOPNOTSUPP : BLKIF_RSP_ERROR;
+    }
+    const f = this.opts.features;
+    switch (t.op) {
+      case BLKIF_OP_READ:
+      case BLKIF_OP_WRITE:
+        await this.ordering;
+        return this.rw(t);
+      case BLKIF_OP_WRITE_BARRIER:
+      case BLKIF_OP_FLUSH_DISKCACHE: {
+        if (t.op === BLKIF_OP_WRITE_BARRIER ? !f.barrier : !f.flushCache) return BLKIF_RSP_EOPNOTSUPP;
+        // Everything taken before this request completes first.
+        const before = [...this.running];
+        const done = Promise.all(before).then(() => this.device.flush());
+        this.ordering = done.then(() => undefined, () => undefined);
+        await done;
+        return BLKIF_RSP_OKAY;
+      }
+      case BLKIF_OP_DISCARD:
+        return this.discard(t);
+      default:
+        return BLKIF_RSP_EOPNOTSUPP;
+    }
+  }
+
+  private async discard(t: Taken): Promise<number> {
+    const f = this.opts.features;
+    if (!f.discard || (t.flag !== 0 && !f.discardSecure)) return BLKIF_RSP_EOPNOTSUPP;
+    if (this.opts.readOnly) return BLKIF_RSP_ERROR;
+    const ss = this.device.info().sectorSize / 512;
+    if (t.sector % ss !== 0 || t.discardSectors % ss !== 0 || t.discardSectors === 0) return BLKIF_RSP_ERROR;
+    if (!this.inRange(t.sector, t.discardSectors)) return BLKIF_RSP_ERROR;
+    await this.device.discard(BigInt(t.sector / ss), BigInt(t.discardSectors / ss));
+    return BLKIF_RSP_OKAY;
+  }
+
+  private inRange(sector512: number, count512: number): boolean {
+    const info = this.device.info();
+    const size512 = Number(info.sizeSectors) * (info.sectorSize / 512);
+    return sector512 + count512 <= size512;
+  }
+
+  private async rw(t: Taken): Promise<number> {
+    const isWrite = t.op === BLKIF_OP_WRITE;
+    if (isWrite && this.opts.readOnly) return BLKIF_RSP_ERROR;
+    const segs = this.segments(t);
+    if (!segs) return BLKIF_RSP_ERROR;
+    const { grefs, firsts, lasts } = segs;
+    const ss = this.device.info().sectorSize;
+    const per = ss / 512;
+    let total = 0;
+    for (let i = 0; i < grefs.length; i++) {
+      const n = lasts[i]! - firsts[i]! + 1;
+      // Each segment must be whole logical sectors (Linux checks the same alignment).
+      if (firsts[i]! % per !== 0 || n % per !== 0) return BLKIF_RSP_ERROR;
+      total += n;
+    }
+    if (t.sector % per !== 0 || !this.inRange(t.sector, total)) return BLKIF_RSP_ERROR;
+    // The backend reads the pages of a write and writes those of a read.
+    const map = this.grants.map(grefs, isWrite);
+    if (!map) return BLKIF_RSP_ERROR;
+    try {
+      const bufs = grefs.map((_, i) => {
+        const at = map.addresses[i]! + firsts[i]! * 512;
+        return this.u8.subarray(at, at + (lasts[i]! - firsts[i]! + 1) * 512);
+      });
+      const sector = BigInt(t.sector / per);
+      if (isWrite) await this.device.write(sector, bufs);
+      else await this.device.read(sector, bufs);
+      return BLKIF_RSP_OKAY;
+    } finally {
+      // Unmapped before the response goes out (non-persistent).
+      this.grants.release(map);
+    }
+  }
+
+  /** The request's segments, from the slot or from its indirect pages. */
+  private segments(t: Taken): { grefs: number[]; firsts: number[]; lasts: number[] } | undefined {
+    const n = t.nrSegments;
+    const dv = new DataView(t.segs.buffer, t.segs.byteOffset, t.segs.byteLength);
+    if (!t.indirect) {
+      if (n < 1 || n > BLKIF_MAX_SEGMENTS_PER_REQUEST) return undefined;
+      return unpack(dv, 0, n);
+    }
+    const maxSegs = this.opts.features.maxIndirectSegments;
+    if (n < 1 || n > maxSegs) return undefined;
+    const nPages = Math.ceil(n / BLKIF_SEGMENTS_PER_INDIRECT_PAGE);
+    const grefs = Array.from({ length: nPages }, (_, i) => dv.getUint32(i * 4, true));
+    let pages: ForeignMapping;
+    try {
+      pages = this.platform.grants.mapForeign(this.opts.frontend, grefs, true);
+    } catch {
+      return undefined;
+    }
+    try {
+      for (let i = 0; i < nPages; i++) this.dv.setUint32(this.indirectPages + i * 4, pages.addresses[i]!, true);
+      // Copied once out of the frontend's pages, then validated from the copy.
+      const st = this.engine.blkifCopyIndirectSegments(this.indirectPages, n, this.indirectSegs);
+      if (st !== 0) return undefined;
+    } finally {
+      this.platform.grants.unmapForeign(pages);
+    }
+    return unpack(this.dv, this.indirectSegs, n);
+  }
+
+  private answer(t: Taken, status: number): void {
+    this.inflight--;
+    if (this.stopped) return;
+    this.answers.push({ id: t.id, op: t.op, status });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flushAnswers());
+    }
+  }
+
+  /** Write every ready answer, publish once, notify if the ring says so. */
+  private flushAnswers(): void {
+    this.flushScheduled = false;
+    if (this.stopped) return;
+    const list = this.answers.splice(0);
+    for (let i = 0; i < list.length; i++) {
+      const r = this.rsps + i * COMPLETION_BYTES;
+      const a = list[i]!;
+      this.u8.fill(0, r, r + COMPLETION_BYTES);
+      this.dv.setUint32(r, a.id[0], true);
+      this.dv.setUint32(r + 4, a.id[1], true);
+      this.dv.setUint8(r + 8, a.op);
+      this.dv.setInt16(r + 10, a.status, true);
+    }
+    this.engine.blkifWriteResponses(this.state, this.rsps, list.length, this.opts.abi);
+    if (this.engine.pushResponsesAndCheckNotify(this.state)) this.platform.evtchn.notify(this.port);
+    // Room freed: take what waited.
+    this.onEvent();
+  }
+
+  /** Stop serving: wait (bounded) for running I/O, unmap everything, close the port. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    await Promise.race([Promise.all([...this.running]), new Promise((r) => setTimeout(r, 2000))]);
+    this.stopped = true;
+    this.platform.evtchn.setHandler(this.port, null);
+    this.platform.evtchn.close(this.port);
+    this.grants.clear();
+    this.platform.grants.unmapForeign(this.ring);
+    for (const at of this.allocs.splice(0)) this.platform.scratch.release(at);
+  }
+}
+
+function unpack(dv: DataView, base: number, n: number): { grefs: number[]; firsts: number[]; lasts: number[] } {
+  const grefs: number[] = new Array(n);
+  const firsts: number[] = new Array(n);
+  const lasts: number[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    grefs[i] = dv.getUint32(base + i * 8, true);
+    firsts[i] = dv.getUint8(base + i * 8 + 4);
+    lasts[i] = dv.getUint8(base + i * 8 + 5);
+  }
+  return { grefs, firsts, lasts };
+}

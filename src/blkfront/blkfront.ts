@@ -1,0 +1,485 @@
+/**
+ * Blkfront: the `xen` BlockDevice. Drives one virtual block device through
+ * its backend, over one or more rings.
+ *
+ * Callers' operations are cut into ring requests and queued; queues take
+ * what their rings have room for (backpressure, never an error). The
+ * backend's state changes drive one exhaustive table (state.ts); every
+ * action runs serialised on one promise chain.
+ *
+ * Units: the BlockDevice API counts in `sectorSize` units; the wire always
+ * counts 512-byte sectors (Linux blkback's convention), so
+ * wireSector = sector × sectorSize / 512.
+ */
+import {
+  BLKIF_OP_DISCARD,
+  BLKIF_OP_FLUSH_DISKCACHE,
+  BLKIF_OP_READ,
+  BLKIF_OP_WRITE,
+  BLKIF_OP_WRITE_BARRIER,
+  BLKIF_RSP_EOPNOTSUPP,
+  BLKIF_RSP_OKAY,
+  XenbusState,
+} from '../blkif/constants.js';
+import { ResizeNotifier } from '../block/resize.js';
+import type { BlockDevice, BlockInfo, ResizeListener } from '../block/types.js';
+import { validateDiscard, validateFlush, validateRead, validateWrite } from '../block/validate.js';
+import { DisconnectedError, IoError, ProtocolError, TimeoutError, UnsupportedError, XenpvError } from '../errors.js';
+import type { Platform, XsWatch } from '../platform/types.js';
+import { Abi, type RingEngine } from '../ring/engine.js';
+import { readBackendInfo, readBackendLimits, MAX_INDIRECT_SEGMENTS, type BackendInfo } from './features.js';
+import { writeFrontendKeys } from './handshake.js';
+import { PerRequestPages, PersistentPages, type PageSupply } from './page-supply.js';
+import { RequestQueue } from './request-queue.js';
+import { controlRequest, dataRequest, discardRequest, IoOp, type RingRequest } from './request.js';
+import { RingQueue } from './ring-queue.js';
+import { ByteStream, planChunks } from './split.js';
+import { Action, DriverState, onBackendState, parseXenbusState } from './state.js';
+
+export interface BlkfrontOptions {
+  /** Engine for the data path (the Wasm engine, or the JS twin for comparison). */
+  engine: RingEngine;
+  /** Frontend directory, e.g. /local/domain/0/device/vbd/51712. */
+  frontend: string;
+  /** Largest ring-page-order to use (the backend's limit also applies). Default 2. */
+  maxRingPageOrder?: number;
+  /** Queues to use (the backend's limit also applies). Default 1. */
+  queues?: number;
+  /** Offer persistent grants. Default true. */
+  persistent?: boolean;
+  /** Use indirect requests when offered. Default true. */
+  indirect?: boolean;
+  /** Wire ABI to announce. Default x86_64-abi. */
+  abi?: Abi;
+  /** How long attach() waits for Connected. Default 15 s. */
+  connectTimeoutMs?: number;
+}
+
+/** Counters for tests and tools. */
+export interface BlkfrontStats {
+  state: DriverState;
+  inFlight: number;
+  waiting: number;
+  reconnects: number;
+  leakedGrants: number;
+}
+
+const WIRE_SECTOR = 512;
+
+export class Blkfront implements BlockDevice {
+  private driver = DriverState.Connecting;
+  private backendPath = '';
+  private backendId = 0;
+  private queues: RingQueue[] = [];
+  private pages: PageSupply | undefined;
+  private backend: BackendInfo | undefined;
+  private currentInfo: BlockInfo | undefined;
+  private readonly waiting = new RequestQueue();
+  private readonly resize = new ResizeNotifier();
+  private readonly writes = new Set<Promise<void>>();
+  private watch: XsWatch | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private failure: XenpvError | undefined;
+  private nextQueue = 0;
+  private reconnects = 0;
+  private leakedGrants = 0;
+  private maxPages = 11;
+  private closing: Promise<void> | undefined;
+  private connected!: { resolve: () => void; reject: (e: unknown) => void; promise: Promise<void> };
+
+  private constructor(private readonly platform: Platform, private readonly opts: BlkfrontOptions) {
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+    promise.catch(() => undefined);
+    this.connected = { resolve, reject, promise };
+  }
+
+  /** Attach to the device whose frontend directory is `opts.frontend`; resolves once Connected. */
+  static async attach(platform: Platform, opts: BlkfrontOptions): Promise<Blkfront> {
+    const dev = new Blkfront(platform, opts);
+    await dev.start();
+    return dev;
+  }
+
+  private async start(): Promise<void> {
+    const xs = this.platform.xenstore;
+    const front = this.opts.frontend;
+    const backend = await xs.tryRead(`${front}/backend`);
+    const backendId = await xs.tryRead(`${front}/backend-id`);
+    if (backend === undefined || backendId === undefined || !/^\d{1,5}$/.test(backendId)) {
+      throw new ProtocolError(`${front}: missing or malformed backend / backend-id`);
+    }
+    this.backendPath = backend;
+    this.backendId = Number(backendId);
+    await xs.write(`${front}/state`, String(XenbusState.Initialising));
+    this.watch = await xs.watch(`${backend}/state`);
+    void this.watchLoop(this.watch);
+    const timeout = this.opts.connectTimeoutMs ?? 15_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError(`backend did not connect within ${timeout} ms`)), timeout);
+    });
+    try {
+      await Promise.race([this.connected.promise, timedOut]);
+    } catch (err) {
+      await this.fail(err instanceof XenpvError ? err : new ProtocolError(String(err)));
+      await this.closeWatch();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async watchLoop(watch: XsWatch): Promise<void> {
+    try {
+      for await (const _ev of watch) this.enqueue(() => this.onBackendChanged());
+    } catch {
+      // The watch ended with the connection: nothing more will change.
+    }
+  }
+
+  /** Run `fn` after everything queued before it; errors fail the device. */
+  private enqueue(fn: () => Promise<void>): void {
+    this.chain = this.chain.then(fn).catch((err: unknown) =>
+      this.fail(err instanceof XenpvError ? err : new ProtocolError(`frontend: ${String(err)}`, { cause: err })),
+    );
+  }
+
+  private async onBackendChanged(): Promise<void> {
+    const state = parseXenbusState(await this.platform.xenstore.tryRead(`${this.backendPath}/state`));
+    switch (onBackendState(this.driver, state)) {
+      case Action.None:
+        return;
+      case Action.Setup:
+        return this.setup();
+      case Action.Connect:
+        return this.connect();
+      case Action.Refresh:
+        return this.refresh();
+      case Action.Suspend:
+        return this.suspend();
+      case Action.Restart:
+        await this.suspend();
+        return this.setup();
+    }
+  }
+
+  // ------------------------------------------------------------ handshake
+
+  private async setup(): Promise<void> {
+    const xs = this.platform.xenstore;
+    const limits = await readBackendLimits(xs, this.backendPath);
+    const order = Math.min(limits.maxRingPageOrder, this.opts.maxRingPageOrder ?? 2);
+    const nq = Math.min(limits.maxQueues, this.opts.queues ?? 1);
+    const abi = this.opts.abi ?? Abi.X86_64;
+    // Tables are sized for the most pages one request can carry.
+    const indirectCap = this.opts.indirect === false ? 0 : MAX_INDIRECT_SEGMENTS;
+    this.queues = [];
+    for (let i = 0; i < nq; i++) {
+      const q = new RingQueue(this.opts.engine, this.platform, this.platform.scratch, this.lazyPages(), {
+        backend: this.backendId,
+        ringPages: 1 << order,
+        abi,
+        maxIndirectSegments: indirectCap,
+      }, {
+        completed: (req, status) => this.completed(req, status),
+        fatal: (err) => void this.fail(err),
+        drained: () => this.pump(),
+      });
+      this.queues.push(q);
+    }
+    await writeFrontendKeys(xs, this.opts.frontend, {
+      ringPageOrder: order,
+      queues: this.queues.map((q) => ({ ringRefs: q.ringRefs, port: q.port })),
+      abi,
+      persistent: this.opts.persistent ?? true,
+    });
+    await xs.write(`${this.opts.frontend}/state`, String(XenbusState.Initialised));
+    this.driver = DriverState.Initialised;
+    // The backend may have gone Connected before our watch fired: look again.
+    this.enqueue(() => this.onBackendChanged());
+  }
+
+  /** The queues' page supply, decided at connect (persistent or not). */
+  private lazyPages(): PageSupply {
+    const self = this;
+    return {
+      get persistent() {
+        return self.pages!.persistent;
+      },
+      acquire: (n, ro) => self.pages!.acquire(n, ro),
+      release: (lease) => self.pages!.release(lease),
+      teardown: () => 0,
+    };
+  }
+
+  private async connect(): Promise<void> {
+    const xs = this.platform.xenstore;
+    const info = await readBackendInfo(xs, this.backendPath);
+    const persistent = (this.opts.persistent ?? true) && info.persistent;
+    this.pages = persistent
+      ? new PersistentPages(this.platform.grants, this.backendId)
+      : new PerRequestPages(this.platform.grants, this.backendId);
+    const indirect = this.opts.indirect === false ? 0 : info.maxIndirectSegments;
+    this.maxPages = Math.max(11, Math.min(indirect, MAX_INDIRECT_SEGMENTS));
+    this.backend = info;
+    this.currentInfo = toBlockInfo(info, this.maxPages > 11 ? this.maxPages : 0);
+    await xs.write(`${this.opts.frontend}/state`, String(XenbusState.Connected));
+    this.driver = DriverState.Connected;
+    this.connected.resolve();
+    this.resplitWaiting();
+    this.pump();
+  }
+
+  private async refresh(): Promise<void> {
+    const v = await this.platform.xenstore.tryRead(`${this.backendPath}/sectors`);
+    if (v === undefined || !this.backend) return;
+    const info = await readBackendInfo(this.platform.xenstore, this.backendPath);
+    if (info.sectors512 === this.backend.sectors512) return;
+    this.backend = { ...this.backend, sectors512: info.sectors512 };
+    this.currentInfo = toBlockInfo(this.backend, this.maxPages > 11 ? this.maxPages : 0);
+    this.resize.emit(this.currentInfo);
+  }
+
+  /** The backend went away: keep every request, drop the rings, wait for a backend. */
+  private async suspend(): Promise<void> {
+    this.driver = DriverState.Suspended;
+    this.reconnects++;
+    const orphans = this.teardownRings();
+    this.waiting.unshift(orphans);
+    await this.platform.xenstore.write(`${this.opts.frontend}/state`, String(XenbusState.Initialising));
+  }
+
+  private teardownRings(): RingRequest[] {
+    const orphans: RingRequest[] = [];
+    for (const q of this.queues) {
+      const t = q.teardown();
+      orphans.push(...t.orphans);
+      this.leakedGrants += t.leakedGrants;
+    }
+    this.queues = [];
+    if (this.pages) this.leakedGrants += this.pages.teardown();
+    this.pages = undefined;
+    return orphans;
+  }
+
+  // ------------------------------------------------------------ data path
+
+  private resplitWaiting(): void {
+    this.waiting.resplit(this.maxPages);
+  }
+
+  /** Hand waiting requests to rings with room, round robin. */
+  private pump(): void {
+    if (this.driver !== DriverState.Connected) return;
+    const n = this.queues.length;
+    for (let tries = 0; tries < n && this.waiting.length > 0; tries++) {
+      const q = this.queues[this.nextQueue]!;
+      this.nextQueue = (this.nextQueue + 1) % n;
+      const room = q.freeSlots;
+      if (room === 0) continue;
+      const batch = this.waiting.take(room);
+      const issued = q.issue(batch);
+      if (issued < batch.length) this.waiting.unshift(batch.slice(issued));
+      if (this.driver !== DriverState.Connected) return;
+    }
+  }
+
+  private completed(req: RingRequest, status: number): void {
+    if (status === BLKIF_RSP_OKAY) {
+      req.io.complete();
+      return;
+    }
+    if (status === BLKIF_RSP_EOPNOTSUPP) {
+      // The backend says it cannot do this after all: stop offering it.
+      this.disableFeature(req.op);
+      req.io.fail(new UnsupportedError(`backend answered EOPNOTSUPP to operation ${req.op}`));
+      return;
+    }
+    req.io.fail(new IoError(`backend failed operation ${req.op} at sector ${req.wireSector}`));
+  }
+
+  private disableFeature(op: number): void {
+    const b = this.backend;
+    if (!b) return;
+    if (op === BLKIF_OP_FLUSH_DISKCACHE) b.flush = false;
+    else if (op === BLKIF_OP_WRITE_BARRIER) b.barrier = false;
+    else if (op === BLKIF_OP_DISCARD) b.discard = false;
+    else return;
+    this.currentInfo = toBlockInfo(b, this.maxPages > 11 ? this.maxPages : 0);
+  }
+
+  private submit(io: IoOp, reqs: RingRequest[]): Promise<void> {
+    io.expect(reqs.length);
+    this.waiting.push(reqs);
+    this.pump();
+    return io.promise;
+  }
+
+  /** Rejects unless the device can take new calls. */
+  private gate(): BlockInfo {
+    if (this.failure) throw this.failure;
+    if (this.closing || this.driver === DriverState.Closed) throw new DisconnectedError();
+    return this.currentInfo!;
+  }
+
+  info(): BlockInfo {
+    return this.currentInfo!;
+  }
+
+  onResize(listener: ResizeListener): () => void {
+    return this.resize.on(listener);
+  }
+
+  async read(sector: bigint, buffers: Uint8Array[]): Promise<void> {
+    const info = this.gate();
+    const req = validateRead(info, sector, buffers);
+    return this.rw(BLKIF_OP_READ, info, req.sector, req.buffers, req.bytes);
+  }
+
+  async write(sector: bigint, buffers: Uint8Array[]): Promise<void> {
+    const info = this.gate();
+    const req = validateWrite(info, sector, buffers);
+    const p = this.rw(BLKIF_OP_WRITE, info, req.sector, req.buffers, req.bytes);
+    const tracked = p.then(() => undefined, () => undefined);
+    this.writes.add(tracked);
+    void tracked.then(() => this.writes.delete(tracked));
+    return p;
+  }
+
+  private rw(op: number, info: BlockInfo, sector: bigint, buffers: readonly Uint8Array[], bytes: number): Promise<void> {
+    const io = new IoOp(new ByteStream(buffers));
+    const wire = Number(sector) * (info.sectorSize / WIRE_SECTOR);
+    const reqs = planChunks(wire, bytes, this.maxPages).map((c) =>
+      dataRequest(io, op, c.wireSector, c.byteOffset, c.byteLength, c.nPages),
+    );
+    return this.submit(io, reqs);
+  }
+
+  async flush(): Promise<void> {
+    const info = this.gate();
+    validateFlush(info);
+    // Flush covers writes completed before this call: let those in flight land first.
+    await Promise.all([...this.writes]);
+    const op = this.backend!.flush ? BLKIF_OP_FLUSH_DISKCACHE : BLKIF_OP_WRITE_BARRIER;
+    const io = new IoOp();
+    return this.submit(io, [controlRequest(io, op)]);
+  }
+
+  async discard(sector: bigint, count: bigint): Promise<void> {
+    const info = this.gate();
+    const d = validateDiscard(info, sector, count);
+    const b = this.backend!;
+    const ss = BigInt(info.sectorSize);
+    // Only whole granules are discarded (blkif discard-granularity/-alignment).
+    const gran = BigInt(Math.max(b.discardGranularity, info.sectorSize));
+    const align = BigInt(b.discardAlignment) % gran;
+    let start = d.sector * ss;
+    let end = (d.sector + d.count) * ss;
+    start = ((start - align + gran - 1n) / gran) * gran + align;
+    end = ((end - align) / gran) * gran + align;
+    const io = new IoOp();
+    const reqs: RingRequest[] = [];
+    // One request per ≤ 1 GiB run, each a whole number of granules.
+    const maxRun = (BigInt(1 << 30) / gran) * gran || gran;
+    for (let at = start; at < end; at += maxRun) {
+      const len = end - at < maxRun ? end - at : maxRun;
+      reqs.push(discardRequest(io, Number(at / 512n), Number(len / 512n), false));
+    }
+    return this.submit(io, reqs);
+  }
+
+  // ------------------------------------------------------------ teardown
+
+  /** The peer broke the protocol (or setup failed): fail closed. */
+  private async fail(err: XenpvError): Promise<void> {
+    if (this.driver === DriverState.Failed || this.driver === DriverState.Closed) return;
+    this.driver = DriverState.Failed;
+    this.failure = err;
+    const orphans = this.teardownRings();
+    for (const r of orphans) r.io.fail(err);
+    for (const r of this.waiting.drain()) r.io.fail(err);
+    this.connected.reject(err);
+    await this.closeWatch();
+    await this.platform.xenstore.write(`${this.opts.frontend}/state`, String(XenbusState.Closed)).catch(() => undefined);
+  }
+
+  private async closeWatch(): Promise<void> {
+    const w = this.watch;
+    this.watch = undefined;
+    if (w) await w.unwatch().catch(() => undefined);
+  }
+
+  disconnect(): Promise<void> {
+    this.closing ??= this.close();
+    return this.closing;
+  }
+
+  private async close(): Promise<void> {
+    // Let what is in flight finish (bounded), then close per xenbus: Closing → Closed.
+    const deadline = Date.now() + 10_000;
+    while (this.driver === DriverState.Connected && this.pendingCount() > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const err = new DisconnectedError('device disconnected with the request pending');
+    await this.chain;
+    if (this.driver !== DriverState.Failed) {
+      const xs = this.platform.xenstore;
+      await xs.write(`${this.opts.frontend}/state`, String(XenbusState.Closing)).catch(() => undefined);
+      await this.waitBackendClosed(2_000);
+      this.driver = DriverState.Closed;
+      const orphans = this.teardownRings();
+      for (const r of orphans) r.io.fail(err);
+      for (const r of this.waiting.drain()) r.io.fail(err);
+      await this.closeWatch();
+      await xs.write(`${this.opts.frontend}/state`, String(XenbusState.Closed)).catch(() => undefined);
+    }
+    this.driver = DriverState.Closed;
+  }
+
+  private async waitBackendClosed(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      const s = parseXenbusState(await this.platform.xenstore.tryRead(`${this.backendPath}/state`).catch(() => undefined));
+      if (s === XenbusState.Closing || s === XenbusState.Closed || s === XenbusState.Unknown) return;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  private pendingCount(): number {
+    return this.waiting.length + this.queues.reduce((n, q) => n + q.inFlight, 0);
+  }
+
+  stats(): BlkfrontStats {
+    return {
+      state: this.driver,
+      inFlight: this.queues.reduce((n, q) => n + q.inFlight, 0),
+      waiting: this.waiting.length,
+      reconnects: this.reconnects,
+      leakedGrants: this.leakedGrants,
+    };
+  }
+}
+
+function toBlockInfo(b: BackendInfo, indirectSegments: number): BlockInfo {
+  return {
+    readWrite: !b.readOnly,
+    sectorSize: b.sectorSize,
+    physicalSectorSize: b.physicalSectorSize,
+    sizeSectors: (b.sectors512 * 512n) / BigInt(b.sectorSize),
+    features: {
+      // flush() uses FLUSH_DISKCACHE, or an empty WRITE_BARRIER when only barriers are offered.
+      flush: b.flush || b.barrier,
+      barrier: b.barrier,
+      discard: b.discard,
+      persistent: b.persistent,
+      indirectSegments,
+    },
+    discard: b.discard
+      ? { granularity: Math.max(b.discardGranularity, b.sectorSize), alignment: b.discardAlignment, secure: b.discardSecure }
+      : undefined,
+    media: b.cdrom ? 'cdrom' : 'disk',
+    removable: b.removable,
+  };
+}

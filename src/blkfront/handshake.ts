@@ -1,0 +1,59 @@
+/**
+ * The frontend's half of the xenbus handshake (xen/io/blkif.h, "Frontend
+ * XenBus Nodes"): everything the backend needs to find our rings, written in
+ * one transaction (retried on EAGAIN by XenStore.transaction).
+ *
+ * Single queue:                         Multi-queue (n > 1):
+ *   ring-ref | ring-ref0..N-1             multi-queue-num-queues = n
+ *   ring-page-order  (only when > 0)      ring-page-order (only when > 0)
+ *   event-channel                         queue-%u/ring-ref | ring-ref%u
+ *   protocol, feature-persistent          queue-%u/event-channel
+ *                                         protocol, feature-persistent
+ */
+import { XEN_IO_PROTO_ABI_X86_32, XEN_IO_PROTO_ABI_X86_64 } from '../blkif/constants.js';
+import type { XenStore, XsOps } from '../platform/types.js';
+import { Abi } from '../ring/engine.js';
+
+export interface QueueKeys {
+  ringRefs: readonly number[];
+  port: number;
+}
+
+export interface FrontendKeys {
+  ringPageOrder: number;
+  queues: readonly QueueKeys[];
+  abi: Abi;
+  persistent: boolean;
+}
+
+function writeRing(tx: XsOps, dir: string, q: QueueKeys, order: number): Promise<void>[] {
+  const ops: Promise<void>[] = [];
+  if (order === 0) ops.push(tx.write(`${dir}/ring-ref`, String(q.ringRefs[0])));
+  else q.ringRefs.forEach((ref, i) => ops.push(tx.write(`${dir}/ring-ref${i}`, String(ref))));
+  ops.push(tx.write(`${dir}/event-channel`, String(q.port)));
+  return ops;
+}
+
+/** Write our keys under `front` in one transaction. */
+export async function writeFrontendKeys(xs: XenStore, front: string, keys: FrontendKeys): Promise<void> {
+  await xs.transaction(async (tx) => {
+    // Stale keys from an earlier connection (other order or queue count) must not linger.
+    for (const stale of ['ring-ref', 'ring-page-order', 'event-channel', 'multi-queue-num-queues']) {
+      await tx.rm(`${front}/${stale}`).catch(() => undefined);
+    }
+    for (const name of await tx.directory(front).catch(() => [] as string[])) {
+      if (/^(ring-ref\d+|queue-\d+)$/.test(name)) await tx.rm(`${front}/${name}`).catch(() => undefined);
+    }
+    const ops: Promise<void>[] = [];
+    if (keys.ringPageOrder > 0) ops.push(tx.write(`${front}/ring-page-order`, String(keys.ringPageOrder)));
+    if (keys.queues.length === 1) {
+      ops.push(...writeRing(tx, front, keys.queues[0]!, keys.ringPageOrder));
+    } else {
+      ops.push(tx.write(`${front}/multi-queue-num-queues`, String(keys.queues.length)));
+      keys.queues.forEach((q, i) => ops.push(...writeRing(tx, `${front}/queue-${i}`, q, keys.ringPageOrder)));
+    }
+    ops.push(tx.write(`${front}/protocol`, keys.abi === Abi.X86_32 ? XEN_IO_PROTO_ABI_X86_32 : XEN_IO_PROTO_ABI_X86_64));
+    ops.push(tx.write(`${front}/feature-persistent`, keys.persistent ? '1' : '0'));
+    await Promise.all(ops);
+  });
+}

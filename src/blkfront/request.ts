@@ -1,0 +1,82 @@
+/**
+ * A caller's operation (`IoOp`, one promise) and the ring requests it is cut
+ * into (`RingRequest`). The promise settles exactly once: when the last of
+ * its requests completes, or at the first error.
+ */
+import type { XenpvError } from '../errors.js';
+import type { PageLease } from './page-supply.js';
+import type { ByteStream } from './split.js';
+
+export class IoOp {
+  private outstanding = 0;
+  private settled = false;
+  readonly promise: Promise<void>;
+  private resolveFn!: () => void;
+  private rejectFn!: (e: XenpvError) => void;
+
+  constructor(readonly stream?: ByteStream) {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.resolveFn = resolve;
+      this.rejectFn = reject;
+    });
+  }
+
+  get isSettled(): boolean {
+    return this.settled;
+  }
+
+  /** Count `n` more ring requests toward this operation. */
+  expect(n: number): void {
+    this.outstanding += n;
+    if (this.outstanding === 0) this.finish();
+  }
+
+  /** One of its ring requests completed successfully. */
+  complete(): void {
+    if (--this.outstanding === 0) this.finish();
+  }
+
+  /** Settle with an error (first error wins; later completions are ignored). */
+  fail(err: XenpvError): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.rejectFn(err);
+  }
+
+  private finish(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.resolveFn();
+  }
+}
+
+/** One ring slot's worth of an IoOp. */
+export interface RingRequest {
+  readonly io: IoOp;
+  /** BLKIF_OP_READ / WRITE / WRITE_BARRIER / FLUSH_DISKCACHE / DISCARD. */
+  readonly op: number;
+  /** Start on disk in 512-byte units. */
+  readonly wireSector: number;
+  /** Read/write: byte range of the caller's stream. */
+  readonly byteOffset: number;
+  readonly byteLength: number;
+  readonly nPages: number;
+  /** Discard: 512-byte sectors, and the secure flag. */
+  readonly discardSectors: number;
+  readonly secure: boolean;
+  /** While in flight: data pages and (indirect) descriptor pages. */
+  lease?: PageLease;
+  indirect?: PageLease;
+}
+
+export function dataRequest(io: IoOp, op: number, wireSector: number, byteOffset: number, byteLength: number, nPages: number): RingRequest {
+  return { io, op, wireSector, byteOffset, byteLength, nPages, discardSectors: 0, secure: false };
+}
+
+export function controlRequest(io: IoOp, op: number): RingRequest {
+  return { io, op, wireSector: 0, byteOffset: 0, byteLength: 0, nPages: 0, discardSectors: 0, secure: false };
+}
+
+export function discardRequest(io: IoOp, wireSector: number, sectors: number, secure: boolean): RingRequest {
+  return { io, op: 5, wireSector, byteOffset: 0, byteLength: 0, nPages: 0, discardSectors: sectors, secure };
+}

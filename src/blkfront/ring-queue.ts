@@ -1,0 +1,296 @@
+/**
+ * One blkif ring (one queue): its granted ring pages, event channel, engine
+ * tables, and the requests in flight on it. The async layer above
+ * (blkfront.ts) owns waiting callers; this class only moves batches:
+ *
+ *   issue(batch) → grant pages, copy write data, write descriptors, one
+ *                  blkifWriteRequests, one pushRequestsAndCheckNotify
+ *   event        → blkifReapResponses in batches until the final check says
+ *                  the ring is empty; copy read data out; settle
+ *
+ * A violation reported by the engine fails the whole device (onFatal).
+ */
+import {
+  BLKIF_OP_DISCARD,
+  BLKIF_OP_INDIRECT,
+  BLKIF_OP_READ,
+  BLKIF_OP_WRITE,
+  BLKIF_RSP_EOPNOTSUPP,
+  BLKIF_RSP_OKAY,
+  BLKIF_SEGMENTS_PER_INDIRECT_PAGE,
+  BLKIF_MAX_SEGMENTS_PER_REQUEST,
+  BLKIF_REQUEST_BYTES_X86_32,
+  BLKIF_REQUEST_BYTES_X86_64,
+} from '../blkif/constants.js';
+import { ProtocolError } from '../errors.js';
+import type { Arena } from '../memory/layout.js';
+import type { DomId, GrantedPages, Platform, Port } from '../platform/types.js';
+import {
+  Abi,
+  COMPLETION_BYTES,
+  REQUEST_DESC_BYTES,
+  RING_STATE_BYTES,
+  type RingEngine,
+} from '../ring/engine.js';
+import { statusToError } from '../ring/status.js';
+import type { PageSupply } from './page-supply.js';
+import type { RingRequest } from './request.js';
+
+export interface QueueOptions {
+  backend: DomId;
+  ringPages: number;
+  abi: Abi;
+  /** 0 = direct requests only. */
+  maxIndirectSegments: number;
+}
+
+export interface QueueEvents {
+  /** A ring request finished with a wire status (copy-out already done for reads). */
+  completed(req: RingRequest, status: number): void;
+  /** The backend broke the protocol on this ring. */
+  fatal(err: ProtocolError): void;
+  /** Slots were freed: waiting requests may be issued. */
+  drained(): void;
+}
+
+/** Spurious events (no response, no progress) tolerated before failing the device. */
+const EVENT_STORM_LIMIT = 100_000;
+
+export class RingQueue {
+  readonly nrEnts: number;
+  private readonly state: number;
+  private readonly shadow: number;
+  private readonly descs: number;
+  private readonly comps: number;
+  private readonly segs: number; // per id: 11 wire segments
+  private readonly indirectGrefs: number; // per id: 8 u32
+  private readonly stagingGrefs: number; // u32 × max pages of one request
+  private readonly stagingSegs: number; // wire segments × max pages of one request
+  private readonly stagingAddrs: number; // u32 × 8 indirect page addresses
+  private readonly inflight: (RingRequest | undefined)[];
+  private readonly freeIds: number[];
+  private readonly dv: DataView;
+  private readonly u8: Uint8Array;
+  private readonly ring: GrantedPages;
+  readonly port: Port;
+  private spurious = 0;
+  private readonly arena: Arena;
+  private readonly allocs: number[] = [];
+  private dead = false;
+
+  constructor(
+    private readonly engine: RingEngine,
+    private readonly platform: Platform,
+    arena: Arena,
+    private readonly pages: PageSupply,
+    private readonly opts: QueueOptions,
+    private readonly events: QueueEvents,
+  ) {
+    const slot = opts.abi === Abi.X86_32 ? BLKIF_REQUEST_BYTES_X86_32 : BLKIF_REQUEST_BYTES_X86_64;
+    this.nrEnts = engine.ringSize(opts.ringPages, slot);
+    const maxPages = Math.max(BLKIF_MAX_SEGMENTS_PER_REQUEST, opts.maxIndirectSegments);
+    this.arena = arena;
+    const alloc = (bytes: number, align: number): number => {
+      const at = arena.alloc(bytes, align);
+      this.allocs.push(at);
+      return at;
+    };
+    this.state = alloc(RING_STATE_BYTES, 64);
+    this.shadow = alloc(this.nrEnts, 8);
+    this.descs = alloc(this.nrEnts * REQUEST_DESC_BYTES, 8);
+    this.comps = alloc(this.nrEnts * COMPLETION_BYTES, 8);
+    this.segs = alloc(this.nrEnts * BLKIF_MAX_SEGMENTS_PER_REQUEST * 8, 8);
+    this.indirectGrefs = alloc(this.nrEnts * 8 * 4, 8);
+    this.stagingGrefs = alloc(maxPages * 4, 8);
+    this.stagingSegs = alloc(maxPages * 8, 8);
+    this.stagingAddrs = alloc(8 * 4, 8);
+    this.inflight = new Array(this.nrEnts).fill(undefined);
+    this.freeIds = Array.from({ length: this.nrEnts }, (_, i) => this.nrEnts - 1 - i);
+    this.dv = new DataView(platform.memory.buffer);
+    this.u8 = new Uint8Array(platform.memory.buffer);
+    this.u8.fill(0, this.shadow, this.shadow + this.nrEnts);
+
+    this.ring = platform.grants.grantPages(opts.backend, opts.ringPages);
+    const n = engine.frontRingInit(this.state, this.ring.addresses[0]!, opts.ringPages, slot);
+    if (n < 0) throw statusToError(n, 'ringPages');
+    this.port = platform.evtchn.allocUnbound(opts.backend);
+    platform.evtchn.setHandler(this.port, () => this.onEvent());
+  }
+
+  get ringRefs(): readonly number[] {
+    return this.ring.grefs;
+  }
+
+  /** Requests that can be issued right now. */
+  get freeSlots(): number {
+    return this.dead ? 0 : Math.min(this.freeIds.length, this.engine.freeRequests(this.state));
+  }
+
+  get inFlight(): number {
+    return this.nrEnts - this.freeIds.length;
+  }
+
+  /** Pages one request may carry. */
+  get maxPagesPerRequest(): number {
+    return this.opts.maxIndirectSegments > 0 ? this.opts.maxIndirectSegments : BLKIF_MAX_SEGMENTS_PER_REQUEST;
+  }
+
+  /**
+   * Issue `batch` (at most freeSlots of them). Grants and copies each
+   * request's data, writes all descriptors, pushes once, notifies only when
+   * the ring says so. Returns how many were issued.
+   */
+  issue(batch: readonly RingRequest[]): number {
+    const n = Math.min(batch.length, this.freeSlots);
+    if (n === 0) return 0;
+    const ids: number[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const req = batch[i]!;
+      const id = this.freeIds.pop()!;
+      ids[i] = id;
+      this.inflight[id] = req;
+      this.describe(req, id, this.descs + i * REQUEST_DESC_BYTES);
+    }
+    const done = this.engine.blkifWriteRequests(this.state, this.shadow, this.descs, n, this.opts.abi);
+    for (let i = 0; i < n; i++) {
+      const status = i < done ? this.dv.getInt16(this.descs + i * REQUEST_DESC_BYTES + 6, true) : -1;
+      if (status !== 0) this.finish(ids[i]!, status, statusToError(status));
+    }
+    // The engine publishes req_prod after the slots (ordering inside), and says whether to kick.
+    if (this.engine.pushRequestsAndCheckNotify(this.state)) this.platform.evtchn.notify(this.port);
+    return n;
+  }
+
+  /** Write one descriptor (see src/ring/engine.ts) and prepare its pages. */
+  private describe(req: RingRequest, id: number, d: number): void {
+    const dv = this.dv;
+    this.u8.fill(0, d, d + REQUEST_DESC_BYTES);
+    dv.setUint32(d + 8, id, true); // id lo; hi stays 0
+    dv.setUint32(d + 16, req.wireSector % 0x1_0000_0000, true);
+    dv.setUint32(d + 20, Math.floor(req.wireSector / 0x1_0000_0000), true);
+    if (req.op === BLKIF_OP_DISCARD) {
+      dv.setUint8(d, BLKIF_OP_DISCARD);
+      dv.setUint8(d + 1, req.secure ? 1 : 0);
+      dv.setUint32(d + 24, req.discardSectors % 0x1_0000_0000, true);
+      dv.setUint32(d + 28, Math.floor(req.discardSectors / 0x1_0000_0000), true);
+      return;
+    }
+    if (req.nPages === 0) {
+      dv.setUint8(d, req.op); // flush / barrier: no segments
+      return;
+    }
+    const isWrite = req.op === BLKIF_OP_WRITE;
+    // The backend only reads the pages of a write: grant them read-only.
+    const lease = this.pages.acquire(req.nPages, isWrite);
+    req.lease = lease;
+    if (isWrite) req.io.stream!.copy(this.u8, lease.addresses, req.byteOffset, req.byteLength, true);
+    for (let p = 0; p < req.nPages; p++) dv.setUint32(this.stagingGrefs + p * 4, lease.grefs[p]!, true);
+    const sectors512 = req.byteLength / 512;
+    if (req.nPages <= BLKIF_MAX_SEGMENTS_PER_REQUEST) {
+      const segs = this.segs + id * BLKIF_MAX_SEGMENTS_PER_REQUEST * 8;
+      this.engine.packSegments(this.stagingGrefs, req.nPages, sectors512, segs);
+      dv.setUint8(d, req.op);
+      dv.setUint16(d + 4, req.nPages, true);
+      dv.setUint32(d + 24, segs, true);
+      return;
+    }
+    // Indirect: segments go into granted indirect pages, their grefs into the slot.
+    const nIndirect = Math.ceil(req.nPages / BLKIF_SEGMENTS_PER_INDIRECT_PAGE);
+    const ind = this.pages.acquire(nIndirect, true);
+    req.indirect = ind;
+    this.engine.packSegments(this.stagingGrefs, req.nPages, sectors512, this.stagingSegs);
+    const grefs = this.indirectGrefs + id * 32;
+    for (let p = 0; p < nIndirect; p++) {
+      dv.setUint32(this.stagingAddrs + p * 4, ind.addresses[p]!, true);
+      dv.setUint32(grefs + p * 4, ind.grefs[p]!, true);
+    }
+    this.engine.packIndirectPages(this.stagingSegs, req.nPages, this.stagingAddrs);
+    dv.setUint8(d, BLKIF_OP_INDIRECT);
+    dv.setUint8(d + 1, req.op);
+    dv.setUint16(d + 4, req.nPages, true);
+    dv.setUint32(d + 24, grefs, true);
+  }
+
+  /** Event channel fired: reap until the final check finds the ring empty. */
+  private onEvent(): void {
+    if (this.dead) return;
+    let reaped = 0;
+    for (;;) {
+      const n = this.engine.blkifReapResponses(this.state, this.shadow, this.comps, this.nrEnts, this.opts.abi);
+      if (n < 0) {
+        this.events.fatal(statusToError(n) as ProtocolError);
+        return;
+      }
+      for (let i = 0; i < n; i++) {
+        const c = this.comps + i * COMPLETION_BYTES;
+        const id = this.dv.getUint32(c, true);
+        const status = this.dv.getInt16(c + 10, true);
+        this.finish(id, status);
+        if (this.dead) return;
+      }
+      reaped += n;
+      if (n > 0) continue;
+      if (!this.engine.finalCheckForResponses(this.state)) break;
+    }
+    if (reaped > 0) {
+      this.spurious = 0;
+      this.events.drained();
+    } else if (++this.spurious > EVENT_STORM_LIMIT) {
+      this.events.fatal(new ProtocolError(`event storm: ${EVENT_STORM_LIMIT} events without a response`));
+    }
+  }
+
+  /** Release a request's id and pages, copy read data, report it. */
+  private finish(id: number, status: number, err?: Error): void {
+    const req = this.inflight[id];
+    if (!req) return;
+    this.inflight[id] = undefined;
+    this.freeIds.push(id);
+    if (req.lease) {
+      const readOk = status === BLKIF_RSP_OKAY && req.op === BLKIF_OP_READ;
+      if (readOk && !req.io.isSettled) req.io.stream!.copy(this.u8, req.lease.addresses, req.byteOffset, req.byteLength, false);
+      this.pages.release(req.lease);
+      req.lease = undefined;
+    }
+    if (req.indirect) {
+      this.pages.release(req.indirect);
+      req.indirect = undefined;
+    }
+    if (err) {
+      req.io.fail(err as never);
+      return;
+    }
+    this.events.completed(req, status === BLKIF_RSP_EOPNOTSUPP ? BLKIF_RSP_EOPNOTSUPP : status);
+  }
+
+  /**
+   * Stop using the ring: no more events, ring ungranted, port closed. Data
+   * pages go back to the supply (the device tears the supply down). Returns
+   * the requests that were in flight (for re-issue or rejection) and how
+   * many ring grants a still-mapping peer kept.
+   */
+  teardown(): { orphans: RingRequest[]; leakedGrants: number } {
+    this.dead = true;
+    const orphans: RingRequest[] = [];
+    for (let id = 0; id < this.nrEnts; id++) {
+      const req = this.inflight[id];
+      if (!req) continue;
+      this.inflight[id] = undefined;
+      if (req.lease) this.pages.release(req.lease);
+      if (req.indirect) this.pages.release(req.indirect);
+      req.lease = req.indirect = undefined;
+      orphans.push(req);
+    }
+    this.freeIds.length = 0;
+    this.platform.evtchn.setHandler(this.port, null);
+    this.platform.evtchn.close(this.port);
+    let leakedGrants = 0;
+    try {
+      this.platform.grants.ungrantPages(this.ring);
+    } catch {
+      leakedGrants += this.ring.grefs.length;
+    }
+    for (const at of this.allocs.splice(0)) this.arena.release(at);
+    return { orphans, leakedGrants };
+  }
+}

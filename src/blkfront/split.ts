@@ -1,0 +1,97 @@
+/**
+ * Splitting a caller's I/O into ring requests, and moving its bytes between
+ * the caller's buffers and granted pages.
+ *
+ * A caller's buffers are one contiguous run of sectors on disk, as a byte
+ * stream split over any number of Uint8Arrays of any alignment. Each ring
+ * request carries up to `maxPages` pages of that stream, packed from offset 0
+ * of each page (so only the last page of a request can be partial).
+ */
+import { XEN_PAGE_SIZE } from '../blkif/constants.js';
+
+export interface Chunk {
+  /** Start of this chunk on disk, in 512-byte units (a safe integer: disks < 4 EiB). */
+  wireSector: number;
+  /** Where this chunk's bytes start in the caller's stream. */
+  byteOffset: number;
+  byteLength: number;
+  nPages: number;
+}
+
+/** Cut `totalBytes` (a multiple of 512) into chunks of at most `maxPages` pages. */
+export function planChunks(wireSector: number, totalBytes: number, maxPages: number): Chunk[] {
+  const chunks: Chunk[] = [];
+  const maxBytes = maxPages * XEN_PAGE_SIZE;
+  for (let off = 0; off < totalBytes; off += maxBytes) {
+    const byteLength = Math.min(maxBytes, totalBytes - off);
+    chunks.push({
+      wireSector: wireSector + off / 512,
+      byteOffset: off,
+      byteLength,
+      nPages: Math.ceil(byteLength / XEN_PAGE_SIZE),
+    });
+  }
+  return chunks;
+}
+
+/** The caller's buffers as one logical byte stream. */
+export class ByteStream {
+  /** starts[i] = stream offset of buffers[i]. */
+  private readonly starts: number[];
+  readonly length: number;
+
+  constructor(readonly buffers: readonly Uint8Array[]) {
+    this.starts = new Array(buffers.length);
+    let at = 0;
+    for (let i = 0; i < buffers.length; i++) {
+      this.starts[i] = at;
+      at += buffers[i]!.byteLength;
+    }
+    this.length = at;
+  }
+
+  /** Index of the buffer holding stream offset `off` (binary search). */
+  private bufferAt(off: number): number {
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.starts[mid]! <= off) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /**
+   * Copy stream bytes [off, off + len) into memory pages, filling each page
+   * from its start. `toPages` true copies stream → pages (writes); false
+   * copies pages → stream (reads).
+   */
+  copy(mem: Uint8Array, pages: ArrayLike<number>, off: number, len: number, toPages: boolean): void {
+    let b = this.bufferAt(off);
+    let inBuf = off - this.starts[b]!;
+    let page = 0;
+    let inPage = 0;
+    let left = len;
+    while (left > 0) {
+      const buf = this.buffers[b]!;
+      const n = Math.min(left, buf.byteLength - inBuf, XEN_PAGE_SIZE - inPage);
+      if (n > 0) {
+        const at = pages[page]! + inPage;
+        if (toPages) mem.set(buf.subarray(inBuf, inBuf + n), at);
+        else buf.set(mem.subarray(at, at + n), inBuf);
+        left -= n;
+        inBuf += n;
+        inPage += n;
+      }
+      if (inBuf === buf.byteLength) {
+        b++;
+        inBuf = 0;
+      }
+      if (inPage === XEN_PAGE_SIZE) {
+        page++;
+        inPage = 0;
+      }
+    }
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Loads dist/wasm/xenpv.wasm once per process (synchronously, so worker threads
+ * can create engines at startup) and checks its static data stays below
+ * SCRATCH_BASE, where host tables start.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { XenpvError } from '../errors.js';
+import { SCRATCH_BASE } from '../memory/layout.js';
+
+/** The repo (or package) root: the nearest ancestor holding package.json. Works from src/ and dist/src/. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new XenpvError('native', 'cannot find the xenpv package root (package.json) above src/wasm');
+    dir = up;
+  }
+}
+
+const modules = new Map<string, WebAssembly.Module>();
+
+/** The compiled module (release, or debug with source maps), compiled once per process. */
+export function xenpvModule(debug = false): WebAssembly.Module {
+  const file = debug ? 'xenpv.debug.wasm' : 'xenpv.wasm';
+  let mod = modules.get(file);
+  if (mod) return mod;
+  const path = join(packageRoot(), 'dist', 'wasm', file);
+  if (!existsSync(path)) {
+    throw new XenpvError('native', `${path} is missing: run \`npm run build\` (asbuild) first`);
+  }
+  mod = new WebAssembly.Module(readFileSync(path));
+  modules.set(file, mod);
+  return mod;
+}
+
+/** Instantiate over the host's shared memory and check the static-data bound. */
+export function instantiateXenpv(memory: WebAssembly.Memory, debug = false): WebAssembly.Exports {
+  const instance = new WebAssembly.Instance(xenpvModule(debug), {
+    env: {
+      memory,
+      // Only reachable in the debug build (assertions); release is --noAssert.
+      abort(): never {
+        throw new XenpvError('native', 'xenpv wasm aborted');
+      },
+    },
+  });
+  const heapBase = (instance.exports.xenpvHeapBase as () => number)() >>> 0;
+  if (heapBase > SCRATCH_BASE) {
+    throw new XenpvError('native', `xenpv wasm static data ends at ${heapBase}, past SCRATCH_BASE ${SCRATCH_BASE}`);
+  }
+  return instance.exports;
+}
