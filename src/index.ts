@@ -1,0 +1,1 @@
+export * as blkif from './blkif/index.js';
