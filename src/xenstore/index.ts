@@ -1,0 +1,14 @@
+export { XsOp, XS_DEBUG, XENSTORE_PAYLOAD_MAX, XENSTORE_ABS_PATH_MAX, XENSTORE_REL_PATH_MAX, XsParser, encodeMessage } from './wire.js';
+export type { XsMessage } from './wire.js';
+export { XenstoreError, isXenstoreError, XSD_ERRORS } from './errors.js';
+export type { XsErrno } from './errors.js';
+export { XenstoreClient, DEFAULT_TRANSACTION_RETRIES } from './client.js';
+export { connectUnixSocket, connectXenstoreSocket, defaultSocketPath } from './transport/socket.js';
+export { openXenbusDevice, connectXenbusDevice, XENBUS_DEVICE } from './transport/xenbus.js';
+export { createChannelPair } from './transport/in-process.js';
+export { connectMessagePort, messagePortTransport } from './transport/message-port.js';
+export type { XsTransport } from './transport/types.js';
+export { XenstoreServer } from './server/server.js';
+export type { XenstoreServerOptions } from './server/server.js';
+export { DEFAULT_QUOTA } from './server/quota.js';
+export type { XsQuota } from './server/quota.js';

@@ -1,0 +1,124 @@
+/**
+ * The simulated xenstored. Serves the real wire protocol on a unix socket
+ * (socket connections are dom0, like xenstored's), in-process connections
+ * for any domid (the simulation), and MessagePorts (worker_thread domains).
+ * The hypervisor side calls introduceDomain / releaseDomain.
+ */
+import * as net from 'node:net';
+import { existsSync, unlinkSync } from 'node:fs';
+import type { MessagePort } from 'node:worker_threads';
+import type { DomId } from '../../platform/types.js';
+import { XenstoreClient } from '../client.js';
+import { createChannelPair } from '../transport/in-process.js';
+import { messagePortTransport } from '../transport/message-port.js';
+import type { XsTransport } from '../transport/types.js';
+import { XsCore } from './core.js';
+import type { Connection } from './connection.js';
+import type { XsQuota } from './quota.js';
+
+/** Stop reading from a socket peer while this much of our output is unsent. */
+const SOCKET_HIGH_WATER = 64 * 1024;
+
+export interface XenstoreServerOptions {
+  quota?: Partial<XsQuota>;
+  /** Told about connections dropped for misbehaviour and internal errors. */
+  log?: (msg: string) => void;
+}
+
+export class XenstoreServer {
+  readonly core: XsCore;
+  private servers: net.Server[] = [];
+  private sockets = new Set<net.Socket>();
+  private readonly socketPaths: string[] = [];
+
+  constructor(opts: XenstoreServerOptions = {}) {
+    this.core = new XsCore(opts.quota);
+    const log = opts.log;
+    if (log) this.core.onDrop = (c, reason) => log(`xenstored: connection ${c.id} (dom${c.domid}): ${reason}`);
+  }
+
+  /** Serve the wire protocol on a unix socket; every socket peer is dom0. */
+  async listen(path: string): Promise<void> {
+    if (existsSync(path) && !(await socketIsLive(path))) unlinkSync(path); // a stale socket from a dead server
+    const srv = net.createServer((sock) => this.acceptSocket(sock));
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(path, () => { srv.off('error', reject); resolve(); });
+    });
+    srv.on('error', () => undefined);
+    this.servers.push(srv);
+    this.socketPaths.push(path);
+  }
+
+  private acceptSocket(sock: net.Socket): void {
+    this.sockets.add(sock);
+    const conn = this.core.addConnection(0, {
+      write: (bytes) => {
+        if (sock.destroyed) return;
+        // Backpressure: a peer that does not read its replies stops being read.
+        if (!sock.write(bytes) && sock.writableLength > SOCKET_HIGH_WATER) sock.pause();
+      },
+      queuedBytes: () => sock.writableLength,
+      close: () => sock.destroy(),
+    });
+    sock.on('drain', () => sock.resume());
+    sock.on('data', (chunk: Buffer) => {
+      // All replies to one chunk's requests leave in one write.
+      sock.cork();
+      try { conn.receive(chunk); } finally { sock.uncork(); }
+    });
+    sock.on('error', () => undefined); // 'close' follows
+    sock.on('close', () => { this.sockets.delete(sock); this.core.dropped(conn, 'closed'); });
+  }
+
+  /** Attach any transport as a connection of `domid`. */
+  attachTransport(t: XsTransport, domid: DomId): Connection {
+    const conn = this.core.addConnection(domid, { write: (b) => t.send(b), queuedBytes: () => 0, close: () => t.close() });
+    t.onData((chunk) => conn.receive(chunk));
+    t.onClose(() => this.core.dropped(conn, 'closed'));
+    return conn;
+  }
+
+  /** An in-process client connected as `domid` (dom0 is privileged). */
+  connect(domid: DomId): XenstoreClient {
+    const [clientEnd, serverEnd] = createChannelPair();
+    this.attachTransport(serverEnd, domid);
+    return new XenstoreClient(clientEnd);
+  }
+
+  /** Serve `domid` over a MessagePort (its other end: `connectMessagePort`). */
+  attachPort(port: MessagePort, domid: DomId): { close(): void } {
+    const conn = this.attachTransport(messagePortTransport(port), domid);
+    return { close: () => this.core.dropped(conn, 'closed') };
+  }
+
+  introduceDomain(domid: DomId): void { this.core.introduceDomain(domid); }
+  releaseDomain(domid: DomId): void { this.core.releaseDomain(domid); }
+  isDomainIntroduced(domid: DomId): boolean { return this.core.isDomainIntroduced(domid); }
+
+  stats(): { connections: number; watches: number; transactions: number; nodes: number } {
+    let transactions = 0;
+    for (const c of this.core.connections) transactions += c.transactions.size;
+    let nodes = 0;
+    for (const n of this.core.db.owned.values()) nodes += n;
+    return { connections: this.core.connections.size, watches: this.core.watches.size, transactions, nodes };
+  }
+
+  /** Stop listening and close every connection. */
+  async close(): Promise<void> {
+    for (const c of [...this.core.connections]) this.core.dropped(c, 'closed');
+    for (const s of this.sockets) s.destroy();
+    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    this.servers = [];
+    for (const p of this.socketPaths.splice(0)) { try { unlinkSync(p); } catch { /* already gone */ } }
+  }
+}
+
+function socketIsLive(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createConnection({ path });
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+

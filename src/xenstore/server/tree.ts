@@ -1,0 +1,152 @@
+/**
+ * The store: a persistent (immutable, path-copied) tree. A snapshot is just
+ * a reference to a root, so a transaction's private copy of "the whole db"
+ * (xenstore.txt TRANSACTION_START) costs nothing until it writes.
+ *
+ * Every node carries a generation number, fresh whenever the node's value,
+ * permissions or set of children change (not when a descendant's value
+ * does). Commit compares generations to detect conflicts; DIRECTORY_PART
+ * reports it as <gencnt>.
+ */
+import type { DomId, XsPerm } from '../../platform/types.js';
+import { segments } from '../paths.js';
+
+export interface XsNode {
+  readonly value: Uint8Array;
+  /** perms[0]: owner, and the access every unlisted domain gets. */
+  readonly perms: readonly XsPerm[];
+  readonly children: ReadonlyMap<string, XsNode>;
+  readonly gen: number;
+}
+
+/** Generation numbers come from one counter shared by all snapshots of a store. */
+export interface GenCounter { next: number }
+
+const EMPTY = new Uint8Array(0);
+const NO_CHILDREN: ReadonlyMap<string, XsNode> = new Map();
+
+export interface NodeUpdate { value?: Uint8Array; perms?: readonly XsPerm[] }
+
+export class Db {
+  constructor(
+    public root: XsNode,
+    /** Nodes owned per domain (for the node quota). */
+    public readonly owned: Map<DomId, number>,
+    private readonly gens: GenCounter,
+  ) {}
+
+  static create(): Db {
+    const gens = { next: 1 };
+    const root: XsNode = { value: EMPTY, perms: [{ domid: 0, perm: 'n' }], children: NO_CHILDREN, gen: gens.next++ };
+    return new Db(root, new Map([[0, 1]]), gens);
+  }
+
+  /** An independent copy (O(domains)): the tree itself is shared until written. */
+  clone(): Db {
+    return new Db(this.root, new Map(this.owned), this.gens);
+  }
+
+  get(abs: string): XsNode | undefined {
+    let n: XsNode | undefined = this.root;
+    for (const s of segments(abs)) {
+      n = n.children.get(s);
+      if (!n) return undefined;
+    }
+    return n;
+  }
+
+  /** Generation of the node at `abs`, -1 if absent. */
+  genOf(abs: string): number {
+    return this.get(abs)?.gen ?? -1;
+  }
+
+  /** Deepest existing node on the way to `abs` (maybe `abs` itself), and its path. */
+  nearestExisting(abs: string): { path: string; node: XsNode; missing: number } {
+    const segs = segments(abs);
+    let n = this.root;
+    let path = '/';
+    for (let i = 0; i < segs.length; i++) {
+      const c = n.children.get(segs[i]!);
+      if (!c) return { path, node: n, missing: segs.length - i };
+      n = c;
+      path = path === '/' ? `/${segs[i]}` : `${path}/${segs[i]}`;
+    }
+    return { path, node: n, missing: 0 };
+  }
+
+  ownedBy(domid: DomId): number {
+    return this.owned.get(domid) ?? 0;
+  }
+
+  /**
+   * Create or update the node at `abs`. Missing nodes on the way are created
+   * with an empty value, inheriting their parent's permissions with the owner
+   * replaced by `owner` (what xenstored does: domains own what they create).
+   * Returns the paths created, top first.
+   */
+  put(abs: string, owner: (parentPerms: readonly XsPerm[]) => DomId, update: NodeUpdate): string[] {
+    const segs = segments(abs);
+    const created: string[] = [];
+    const go = (node: XsNode, i: number, path: string): XsNode => {
+      if (i === segs.length) return this.updated(node, update);
+      const name = segs[i]!;
+      const childPath = path === '/' ? `/${name}` : `${path}/${name}`;
+      const child = node.children.get(name);
+      const children = new Map(node.children);
+      if (child) {
+        children.set(name, go(child, i + 1, childPath));
+        return { ...node, children };
+      }
+      const perms = [{ domid: owner(node.perms), perm: node.perms[0]!.perm }, ...node.perms.slice(1)];
+      const fresh: XsNode = { value: EMPTY, perms, children: NO_CHILDREN, gen: this.gens.next++ };
+      this.count(perms[0]!.domid, +1);
+      created.push(childPath);
+      children.set(name, go(fresh, i + 1, childPath));
+      return { ...node, children, gen: this.gens.next++ }; // its set of children changed
+    };
+    this.root = go(this.root, 0, '/');
+    return created;
+  }
+
+  /** Remove the node at `abs` and its subtree; returns the removed node. */
+  remove(abs: string): XsNode | undefined {
+    const segs = segments(abs);
+    if (segs.length === 0) return undefined;
+    let removed: XsNode | undefined;
+    const go = (node: XsNode, i: number): XsNode => {
+      const name = segs[i]!;
+      const child = node.children.get(name);
+      if (!child) return node;
+      const children = new Map(node.children);
+      if (i === segs.length - 1) {
+        removed = child;
+        children.delete(name);
+        return { ...node, children, gen: this.gens.next++ };
+      }
+      children.set(name, go(child, i + 1));
+      return { ...node, children };
+    };
+    this.root = go(this.root, 0);
+    if (removed) this.uncount(removed);
+    return removed;
+  }
+
+  private updated(node: XsNode, u: NodeUpdate): XsNode {
+    if (u.value === undefined && u.perms === undefined) return node;
+    if (u.perms) {
+      this.count(node.perms[0]!.domid, -1);
+      this.count(u.perms[0]!.domid, +1);
+    }
+    return { ...node, value: u.value ?? node.value, perms: u.perms ?? node.perms, gen: this.gens.next++ };
+  }
+
+  private uncount(n: XsNode): void {
+    this.count(n.perms[0]!.domid, -1);
+    for (const c of n.children.values()) this.uncount(c);
+  }
+
+  private count(domid: DomId, delta: number): void {
+    const v = (this.owned.get(domid) ?? 0) + delta;
+    if (v === 0) this.owned.delete(domid); else this.owned.set(domid, v);
+  }
+}
