@@ -1,0 +1,59 @@
+/**
+ * Locates and loads the compiled addon, build/Release/xenpv_native.node.
+ * This file runs both as src/native/load.ts (vitest) and as
+ * dist/src/native/load.js (compiled), so it walks up from its own directory
+ * to the first one holding binding.gyp or build/Release/xenpv_native.node.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NativeError } from './errors.js';
+
+/** The raw addon surface (src/native/addon.cc). Prefer the checked wrappers in index.ts. */
+export interface NativeAddon {
+  mapIntoMemory(buffer: SharedArrayBuffer, offset: number, fd: number, fileOffset: number, length: number): void;
+  unmapFromMemory(buffer: SharedArrayBuffer, offset: number, length: number): void;
+  memfdCreate(name: string, size: number): number;
+  pageSize(): number;
+}
+
+const ADDON_RELATIVE = join('build', 'Release', 'xenpv_native.node');
+
+/** Repository (package) root: the nearest ancestor holding binding.gyp. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'binding.gyp')) || existsSync(join(dir, ADDON_RELATIVE))) return dir;
+    const up = dirname(dir);
+    if (up === dir) {
+      throw new NativeError(`cannot find the package root (binding.gyp) above ${fileURLToPath(import.meta.url)}`);
+    }
+    dir = up;
+  }
+}
+
+let cached: NativeAddon | undefined;
+
+/** Load the addon once; a missing or broken build is a NativeError saying how to rebuild. */
+export function loadAddon(): NativeAddon {
+  if (cached) return cached;
+  const root = packageRoot();
+  const path = join(root, ADDON_RELATIVE);
+  if (!existsSync(path)) {
+    throw new NativeError(
+      `native addon not built: ${path} is missing. Run \`npm rebuild\` or \`npx node-gyp rebuild\` ` +
+        `in ${root} (needs python3, make, g++ and Node's headers).`,
+    );
+  }
+  try {
+    cached = createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (cause) {
+    throw new NativeError(
+      `native addon ${path} failed to load (${(cause as Error).message}); rebuild it with ` +
+        '`npm rebuild` or `npx node-gyp rebuild`',
+      { cause },
+    );
+  }
+  return cached;
+}
