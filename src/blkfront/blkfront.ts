@@ -29,7 +29,7 @@ import type { Platform, XsWatch } from '../platform/types.js';
 import { Abi, type RingEngine } from '../ring/engine.js';
 import { readBackendInfo, readBackendLimits, MAX_INDIRECT_SEGMENTS, type BackendInfo } from './features.js';
 import { writeFrontendKeys } from './handshake.js';
-import { PerRequestPages, PersistentPages, type PageSupply } from './page-supply.js';
+import { DeferredUngrant, PerRequestPages, PersistentPages, type PageSupply } from './page-supply.js';
 import { RequestQueue } from './request-queue.js';
 import { controlRequest, dataRequest, discardRequest, IoOp, type RingRequest } from './request.js';
 import { RingQueue } from './ring-queue.js';
@@ -53,6 +53,8 @@ export interface BlkfrontOptions {
   abi?: Abi;
   /** How long attach() waits for Connected. Default 15 s. */
   connectTimeoutMs?: number;
+  /** How long disconnect() lets requests in flight finish, and then waits for the backend to close. Default 3 s. */
+  disconnectTimeoutMs?: number;
 }
 
 /** Counters for tests and tools. */
@@ -61,7 +63,8 @@ export interface BlkfrontStats {
   inFlight: number;
   waiting: number;
   reconnects: number;
-  leakedGrants: number;
+  /** Grants the backend still maps after we ended them; retried until it lets go. */
+  deferredGrants: number;
 }
 
 const WIRE_SECTOR = 512;
@@ -82,12 +85,13 @@ export class Blkfront implements BlockDevice {
   private failure: XenpvError | undefined;
   private nextQueue = 0;
   private reconnects = 0;
-  private leakedGrants = 0;
+  private readonly deferred: DeferredUngrant;
   private maxPages = 11;
   private closing: Promise<void> | undefined;
   private connected!: { resolve: () => void; reject: (e: unknown) => void; promise: Promise<void> };
 
   private constructor(private readonly platform: Platform, private readonly opts: BlkfrontOptions) {
+    this.deferred = new DeferredUngrant(platform.grants);
     let resolve!: () => void;
     let reject!: (e: unknown) => void;
     const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
@@ -186,7 +190,7 @@ export class Blkfront implements BlockDevice {
         completed: (req, status) => this.completed(req, status),
         fatal: (err) => void this.fail(err),
         drained: () => this.pump(),
-      });
+      }, this.deferred);
       this.queues.push(q);
     }
     await writeFrontendKeys(xs, this.opts.frontend, {
@@ -210,6 +214,9 @@ export class Blkfront implements BlockDevice {
       },
       acquire: (n, ro) => self.pages!.acquire(n, ro),
       release: (lease) => self.pages!.release(lease),
+      get leased() {
+        return self.pages!.leased;
+      },
       teardown: () => 0,
     };
   }
@@ -219,8 +226,8 @@ export class Blkfront implements BlockDevice {
     const info = await readBackendInfo(xs, this.backendPath);
     const persistent = (this.opts.persistent ?? true) && info.persistent;
     this.pages = persistent
-      ? new PersistentPages(this.platform.grants, this.backendId)
-      : new PerRequestPages(this.platform.grants, this.backendId);
+      ? new PersistentPages(this.platform.grants, this.backendId, this.deferred)
+      : new PerRequestPages(this.platform.grants, this.backendId, this.deferred);
     const indirect = this.opts.indirect === false ? 0 : info.maxIndirectSegments;
     this.maxPages = Math.max(11, Math.min(indirect, MAX_INDIRECT_SEGMENTS));
     this.backend = info;
@@ -253,13 +260,9 @@ export class Blkfront implements BlockDevice {
 
   private teardownRings(): RingRequest[] {
     const orphans: RingRequest[] = [];
-    for (const q of this.queues) {
-      const t = q.teardown();
-      orphans.push(...t.orphans);
-      this.leakedGrants += t.leakedGrants;
-    }
+    for (const q of this.queues) orphans.push(...q.teardown().orphans);
     this.queues = [];
-    if (this.pages) this.leakedGrants += this.pages.teardown();
+    this.pages?.teardown();
     this.pages = undefined;
     return orphans;
   }
@@ -280,8 +283,8 @@ export class Blkfront implements BlockDevice {
       const room = q.freeSlots;
       if (room === 0) continue;
       const batch = this.waiting.take(room);
-      const issued = q.issue(batch);
-      if (issued < batch.length) this.waiting.unshift(batch.slice(issued));
+      const consumed = q.issue(batch);
+      if (consumed < batch.length) this.waiting.unshift(batch.slice(consumed));
       if (this.driver !== DriverState.Connected) return;
     }
   }
@@ -418,16 +421,18 @@ export class Blkfront implements BlockDevice {
 
   private async close(): Promise<void> {
     // Let what is in flight finish (bounded), then close per xenbus: Closing → Closed.
-    const deadline = Date.now() + 10_000;
+    const grace = this.opts.disconnectTimeoutMs ?? 3_000;
+    const deadline = Date.now() + grace;
     while (this.driver === DriverState.Connected && this.pendingCount() > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 2));
     }
     const err = new DisconnectedError('device disconnected with the request pending');
     await this.chain;
     if (this.driver !== DriverState.Failed) {
+      this.driver = DriverState.Closing;
       const xs = this.platform.xenstore;
       await xs.write(`${this.opts.frontend}/state`, String(XenbusState.Closing)).catch(() => undefined);
-      await this.waitBackendClosed(2_000);
+      await this.waitBackendClosed(grace);
       this.driver = DriverState.Closed;
       const orphans = this.teardownRings();
       for (const r of orphans) r.io.fail(err);
@@ -457,7 +462,7 @@ export class Blkfront implements BlockDevice {
       inFlight: this.queues.reduce((n, q) => n + q.inFlight, 0),
       waiting: this.waiting.length,
       reconnects: this.reconnects,
-      leakedGrants: this.leakedGrants,
+      deferredGrants: this.deferred.pending,
     };
   }
 }

@@ -23,7 +23,9 @@ export interface PageSupply {
   /** Pages for one request; granted read-only to the backend when `readOnly`. */
   acquire(n: number, readOnly: boolean): PageLease;
   release(lease: PageLease): void;
-  /** Ungrant everything. Returns the number of grants the peer still held (leaked to it). */
+  /** Pages currently leased to requests (0: nothing will come back to free more). */
+  readonly leased: number;
+  /** Ungrant everything; grants the peer still maps are deferred. Returns how many were. */
   teardown(): number;
 }
 
@@ -35,8 +37,13 @@ export class PersistentPages implements PageSupply {
   private readonly groups: GrantedPages[] = [];
   private readonly freeGrefs: number[] = [];
   private readonly freeAddrs: number[] = [];
+  leased = 0;
 
-  constructor(private readonly grants: GrantTable, private readonly backend: DomId) {}
+  constructor(
+    private readonly grants: GrantTable,
+    private readonly backend: DomId,
+    private readonly deferred: DeferredUngrant,
+  ) {}
 
   acquire(n: number): PageLease {
     while (this.freeGrefs.length < n) {
@@ -46,18 +53,19 @@ export class PersistentPages implements PageSupply {
       this.freeAddrs.push(...group.addresses);
     }
     const at = this.freeGrefs.length - n;
-    const lease = { grefs: this.freeGrefs.splice(at, n), addresses: this.freeAddrs.splice(at, n) };
-    return lease;
+    this.leased += n;
+    return { grefs: this.freeGrefs.splice(at, n), addresses: this.freeAddrs.splice(at, n) };
   }
 
   release(lease: PageLease): void {
+    this.leased -= lease.grefs.length;
     this.freeGrefs.push(...lease.grefs);
     this.freeAddrs.push(...lease.addresses);
   }
 
   teardown(): number {
     let leaked = 0;
-    for (const g of this.groups.splice(0)) leaked += ungrantOrCount(this.grants, g);
+    for (const g of this.groups.splice(0)) leaked += this.deferred.ungrant(g);
     this.freeGrefs.length = 0;
     this.freeAddrs.length = 0;
     return leaked;
@@ -67,41 +75,79 @@ export class PersistentPages implements PageSupply {
 export class PerRequestPages implements PageSupply {
   readonly persistent = false;
   private readonly live = new Set<GrantedPages>();
+  leased = 0;
 
-  constructor(private readonly grants: GrantTable, private readonly backend: DomId) {}
+  constructor(
+    private readonly grants: GrantTable,
+    private readonly backend: DomId,
+    private readonly deferred: DeferredUngrant,
+  ) {}
 
   acquire(n: number, readOnly: boolean): PageLease {
     const group = this.grants.grantPages(this.backend, n, readOnly);
     this.live.add(group);
+    this.leased += n;
     return { grefs: group.grefs as number[], addresses: group.addresses as number[], group };
   }
 
   release(lease: PageLease): void {
     const g = lease.group;
     if (!g || !this.live.delete(g)) return;
-    if (ungrantOrCount(this.grants, g) > 0) this.live.add(g); // still mapped: retry at teardown
+    this.leased -= g.grefs.length;
+    if (!tryUngrant(this.grants, g)) this.live.add(g); // still mapped: retry at teardown
   }
 
   teardown(): number {
     let leaked = 0;
     for (const g of [...this.live]) {
       this.live.delete(g);
-      leaked += ungrantOrCount(this.grants, g);
+      this.leased = 0;
+      leaked += this.deferred.ungrant(g);
     }
     return leaked;
   }
 }
 
 /**
- * End access to a group. A backend that still maps a page makes ending
- * access fail; the page is then left to the peer (as Linux does with
- * gnttab_end_foreign_access's deferred free) and counted.
+ * Grants a peer still mapped when we ended access: retried on a timer until
+ * the peer lets go (or its domain dies), as Linux's
+ * gnttab_end_foreign_access does with its deferred list. Nothing is leaked
+ * for good; `pending` says how many grants are still waiting.
  */
-function ungrantOrCount(grants: GrantTable, g: GrantedPages): number {
+export class DeferredUngrant {
+  private readonly groups = new Set<GrantedPages>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly grants: GrantTable, private readonly intervalMs = 50) {}
+
+  /** End access to `g` now if possible, else later. Returns the grants deferred. */
+  ungrant(g: GrantedPages): number {
+    if (tryUngrant(this.grants, g)) return 0;
+    this.groups.add(g);
+    this.timer ??= setInterval(() => this.retry(), this.intervalMs).unref();
+    return g.grefs.length;
+  }
+
+  get pending(): number {
+    let n = 0;
+    for (const g of this.groups) n += g.grefs.length;
+    return n;
+  }
+
+  private retry(): void {
+    for (const g of [...this.groups]) if (tryUngrant(this.grants, g)) this.groups.delete(g);
+    if (this.groups.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
+function tryUngrant(grants: GrantTable, g: GrantedPages): boolean {
   try {
     grants.ungrantPages(g);
-    return 0;
+    return true;
   } catch {
-    return g.grefs.length;
+    return false;
   }
 }

@@ -22,7 +22,7 @@ import {
   BLKIF_REQUEST_BYTES_X86_32,
   BLKIF_REQUEST_BYTES_X86_64,
 } from '../blkif/constants.js';
-import { ProtocolError } from '../errors.js';
+import { IoError, ProtocolError, XenpvError } from '../errors.js';
 import type { Arena } from '../memory/layout.js';
 import type { DomId, GrantedPages, Platform, Port } from '../platform/types.js';
 import {
@@ -33,7 +33,7 @@ import {
   type RingEngine,
 } from '../ring/engine.js';
 import { statusToError } from '../ring/status.js';
-import type { PageSupply } from './page-supply.js';
+import type { DeferredUngrant, PageSupply } from './page-supply.js';
 import type { RingRequest } from './request.js';
 
 export interface QueueOptions {
@@ -85,6 +85,7 @@ export class RingQueue {
     private readonly pages: PageSupply,
     private readonly opts: QueueOptions,
     private readonly events: QueueEvents,
+    private readonly deferred: DeferredUngrant,
   ) {
     const slot = opts.abi === Abi.X86_32 ? BLKIF_REQUEST_BYTES_X86_32 : BLKIF_REQUEST_BYTES_X86_64;
     this.nrEnts = engine.ringSize(opts.ringPages, slot);
@@ -136,23 +137,35 @@ export class RingQueue {
   }
 
   /**
-   * Issue `batch` (at most freeSlots of them). Grants and copies each
-   * request's data, writes all descriptors, pushes once, notifies only when
-   * the ring says so. Returns how many were issued.
+   * Issue requests from the front of `batch` (at most freeSlots). Grants and
+   * copies each request's data, writes all descriptors, pushes once,
+   * notifies only when the ring says so. Stops early when grant pages run
+   * out (backpressure: they come back as responses are reaped). Returns how
+   * many requests were consumed: issued, or failed because they can never
+   * fit.
    */
   issue(batch: readonly RingRequest[]): number {
-    const n = Math.min(batch.length, this.freeSlots);
-    if (n === 0) return 0;
-    const ids: number[] = new Array(n);
-    for (let i = 0; i < n; i++) {
-      const req = batch[i]!;
+    const room = Math.min(batch.length, this.freeSlots);
+    let n = 0;
+    const ids: number[] = [];
+    for (; n < room; n++) {
+      const req = batch[n]!;
+      if (!this.acquirePages(req)) {
+        if (this.pages.leased === 0) {
+          // Nothing will come back to free pages: this request can never be issued.
+          req.io.fail(new IoError(`no grant pages for a ${req.nPages}-page request`));
+          n++;
+        }
+        break;
+      }
       const id = this.freeIds.pop()!;
-      ids[i] = id;
+      ids.push(id);
       this.inflight[id] = req;
-      this.describe(req, id, this.descs + i * REQUEST_DESC_BYTES);
+      this.describe(req, id, this.descs + ids.length * REQUEST_DESC_BYTES - REQUEST_DESC_BYTES);
     }
-    const done = this.engine.blkifWriteRequests(this.state, this.shadow, this.descs, n, this.opts.abi);
-    for (let i = 0; i < n; i++) {
+    if (ids.length === 0) return n;
+    const done = this.engine.blkifWriteRequests(this.state, this.shadow, this.descs, ids.length, this.opts.abi);
+    for (let i = 0; i < ids.length; i++) {
       const status = i < done ? this.dv.getInt16(this.descs + i * REQUEST_DESC_BYTES + 6, true) : -1;
       if (status !== 0) this.finish(ids[i]!, status, statusToError(status));
     }
@@ -161,7 +174,25 @@ export class RingQueue {
     return n;
   }
 
-  /** Write one descriptor (see src/ring/engine.ts) and prepare its pages. */
+  /** Data (and indirect) pages for `req`; false when the grant table or pool is exhausted. */
+  private acquirePages(req: RingRequest): boolean {
+    if (req.nPages === 0) return true;
+    try {
+      // The backend only reads the pages of a write: grant them read-only.
+      req.lease = this.pages.acquire(req.nPages, req.op === BLKIF_OP_WRITE);
+      if (req.nPages > BLKIF_MAX_SEGMENTS_PER_REQUEST) {
+        req.indirect = this.pages.acquire(Math.ceil(req.nPages / BLKIF_SEGMENTS_PER_INDIRECT_PAGE), true);
+      }
+      return true;
+    } catch (err) {
+      if (!(err instanceof XenpvError)) throw err;
+      if (req.lease) this.pages.release(req.lease);
+      req.lease = undefined;
+      return false;
+    }
+  }
+
+  /** Write one descriptor (see src/ring/engine.ts) over the pages acquirePages got. */
   private describe(req: RingRequest, id: number, d: number): void {
     const dv = this.dv;
     this.u8.fill(0, d, d + REQUEST_DESC_BYTES);
@@ -179,14 +210,11 @@ export class RingQueue {
       dv.setUint8(d, req.op); // flush / barrier: no segments
       return;
     }
-    const isWrite = req.op === BLKIF_OP_WRITE;
-    // The backend only reads the pages of a write: grant them read-only.
-    const lease = this.pages.acquire(req.nPages, isWrite);
-    req.lease = lease;
-    if (isWrite) req.io.stream!.copy(this.u8, lease.addresses, req.byteOffset, req.byteLength, true);
+    const lease = req.lease!;
+    if (req.op === BLKIF_OP_WRITE) req.io.stream!.copy(this.u8, lease.addresses, req.byteOffset, req.byteLength, true);
     for (let p = 0; p < req.nPages; p++) dv.setUint32(this.stagingGrefs + p * 4, lease.grefs[p]!, true);
     const sectors512 = req.byteLength / 512;
-    if (req.nPages <= BLKIF_MAX_SEGMENTS_PER_REQUEST) {
+    if (!req.indirect) {
       const segs = this.segs + id * BLKIF_MAX_SEGMENTS_PER_REQUEST * 8;
       this.engine.packSegments(this.stagingGrefs, req.nPages, sectors512, segs);
       dv.setUint8(d, req.op);
@@ -195,12 +223,10 @@ export class RingQueue {
       return;
     }
     // Indirect: segments go into granted indirect pages, their grefs into the slot.
-    const nIndirect = Math.ceil(req.nPages / BLKIF_SEGMENTS_PER_INDIRECT_PAGE);
-    const ind = this.pages.acquire(nIndirect, true);
-    req.indirect = ind;
+    const ind = req.indirect;
     this.engine.packSegments(this.stagingGrefs, req.nPages, sectors512, this.stagingSegs);
     const grefs = this.indirectGrefs + id * 32;
-    for (let p = 0; p < nIndirect; p++) {
+    for (let p = 0; p < ind.grefs.length; p++) {
       dv.setUint32(this.stagingAddrs + p * 4, ind.addresses[p]!, true);
       dv.setUint32(grefs + p * 4, ind.grefs[p]!, true);
     }
@@ -267,7 +293,7 @@ export class RingQueue {
    * Stop using the ring: no more events, ring ungranted, port closed. Data
    * pages go back to the supply (the device tears the supply down). Returns
    * the requests that were in flight (for re-issue or rejection) and how
-   * many ring grants a still-mapping peer kept.
+   * many ring grants a still-mapping peer kept (their end is deferred).
    */
   teardown(): { orphans: RingRequest[]; leakedGrants: number } {
     this.dead = true;
@@ -284,12 +310,7 @@ export class RingQueue {
     this.freeIds.length = 0;
     this.platform.evtchn.setHandler(this.port, null);
     this.platform.evtchn.close(this.port);
-    let leakedGrants = 0;
-    try {
-      this.platform.grants.ungrantPages(this.ring);
-    } catch {
-      leakedGrants += this.ring.grefs.length;
-    }
+    const leakedGrants = this.deferred.ungrant(this.ring);
     for (const at of this.allocs.splice(0)) this.arena.release(at);
     return { orphans, leakedGrants };
   }

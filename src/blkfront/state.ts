@@ -14,6 +14,8 @@ export const enum DriverState {
   Connected = 'connected',
   /** The backend went away: requests are kept; waiting for a backend to come back. */
   Suspended = 'suspended',
+  /** disconnect() is closing the device per xenbus; backend changes are its business. */
+  Closing = 'closing',
   /** The peer broke the protocol: everything pending was rejected. Final. */
   Failed = 'failed',
   /** disconnect() ran. Final. */
@@ -37,6 +39,7 @@ export const enum Action {
 /** What the frontend does when the backend's state node reads `backend`. */
 export function onBackendState(driver: DriverState, backend: XenbusState): Action {
   switch (driver) {
+    case DriverState.Closing:
     case DriverState.Failed:
     case DriverState.Closed:
       return Action.None;
