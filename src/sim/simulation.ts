@@ -29,8 +29,12 @@ import type { BackendCommand, BackendDomainData, BackendReply } from './backend-
 export interface SimulationOptions {
   /** Also serve xenstored on this unix socket (for Xen's own tools). */
   xenstoreSocket?: string;
-  /** Pages in the shared pool (default 16384 = 64 MiB). */
+  /** Pages in the shared pool (default 32768 = 128 MiB), split between domains. */
   poolPages?: number;
+  /** Domain slots, dom0 included (default 4). */
+  maxDomains?: number;
+  /** Grant-table frames per domain, 512 grants each (default 32). */
+  grantFrames?: number;
 }
 
 export interface DiskOptions {
@@ -78,7 +82,9 @@ export class Simulation {
   static async start(opts: SimulationOptions = {}): Promise<Simulation> {
     const xenstored = new XenstoreServer();
     const hypervisor = Hypervisor.create({
-      poolPages: opts.poolPages ?? 16384,
+      poolPages: opts.poolPages ?? 32768,
+      maxDomains: opts.maxDomains ?? 4,
+      grantFrames: opts.grantFrames ?? 32,
       scratchBytes: 32 << 20,
       xenstore: xenstored,
     });
@@ -150,12 +156,22 @@ export class Simulation {
    * reconnect by themselves.
    */
   async restartBackend(disk: SimDisk): Promise<void> {
+    await this.killBackend(disk);
+    await this.startBackend(this.record(disk));
+  }
+
+  /**
+   * Destroy the disk's backend domain without replacement (a crashed driver
+   * domain). Frontends suspend and keep their requests until a backend comes
+   * back or they are disconnected.
+   */
+  async killBackend(disk: SimDisk): Promise<void> {
     const rec = this.record(disk);
-    await this.hypervisor.destroyDomain(disk.backendDomid);
+    if (!rec.worker) return;
     rec.worker = undefined;
+    await this.hypervisor.destroyDomain(disk.backendDomid);
     // The toolstack marks the dead backend Closed, as xl does on device teardown.
     await this.dom0.xenstore.write(`${disk.paths.backend}/state`, String(XenbusState.Closed));
-    await this.startBackend(rec);
   }
 
   /** Grow or shrink the disk while attached (the frontend sees a resize event). */
