@@ -19,9 +19,18 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'run the simulated xenstored on a unix socket, in the foreground',
     run: runXenstored,
   },
-  // demo:  { summary: '...', run: async (argv) => (await import('./demo.js')).main(argv) },   (owner: demo)
-  // fuzz:  { summary: '...', run: async (argv) => (await import('./fuzz/index.js')).main(argv) }, (owner: fuzz)
-  // bench: { summary: '...', run: async (argv) => (await import('./bench/index.js')).main(argv) }, (owner: bench)
+  demo: {
+    summary: 'attach a disk on the simulated hypervisor, run verified I/O patterns, print throughput',
+    run: async (argv) => (await import('./demo.js')).main(argv),
+  },
+  fuzz: {
+    summary: 'fuzz the ring protocol: ring | blkif | frontend | backend | xenstore',
+    run: async (argv) => (await import('./fuzz/index.js')).fuzzMain(argv),
+  },
+  bench: {
+    summary: 'benchmark the Wasm engine against the JS twin (table, --json, SVG chart)',
+    run: runBench,
+  },
 };
 
 function usage(): string {
@@ -95,4 +104,17 @@ async function runXenstored(argv: string[]): Promise<number> {
   await server.close();
   console.error(`xenstored: ${signal}, stopped`);
   return 0;
+}
+
+// ------------------------------------------------------------ bench
+
+/** The benchmark is a script of its own (it reads process.argv): run it as one. */
+async function runBench(argv: string[]): Promise<number> {
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const script = fileURLToPath(new URL('./bench/index.js', import.meta.url));
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script, ...argv], { stdio: 'inherit' });
+    child.on('exit', (code) => resolve(code ?? 1));
+  });
 }
