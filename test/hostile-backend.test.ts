@@ -367,8 +367,18 @@ describe('hostile backend: nonsense xenstore keys fail the attach with `protocol
     });
   }
 
-  it('clamps a huge but well-formed max-ring-page-order and queue count to its own limits', async () => {
-    const { w, result } = await attachWith({ probe: { 'max-ring-page-order': '200', 'multi-queue-max-queues': '65535' } });
+  for (const keys of [{ 'max-ring-page-order': '9' }, { 'max-ring-page-order': '200' }, { 'multi-queue-max-queues': '1025' }, { 'multi-queue-max-queues': '65535' }]) {
+    it(`refuses a well-formed but nonsensical offer ${JSON.stringify(keys)}`, async () => {
+      const { w, result } = await attachWith({ probe: { ...DEFAULT_PROBE_KEYS, ...keys } });
+      expect(result.status).toBe('rejected');
+      expect((result as PromiseRejectedResult).reason).toMatchObject({ code: 'protocol' });
+      expect(w.dom0.evtchn.openPorts()).toEqual([]);
+      expect(w.dom0.grants.activeGrants()).toBe(0);
+    });
+  }
+
+  it('clamps a generous but sane max-ring-page-order and queue count to its own limits', async () => {
+    const { w, result } = await attachWith({ probe: { 'max-ring-page-order': '8', 'multi-queue-max-queues': '1024' } });
     expect(result.status).toBe('fulfilled');
     const order = Number((await w.dom0.xenstore.tryRead(`${w.paths.frontend}/ring-page-order`)) ?? '0');
     expect(order).toBeLessThanOrEqual(4);

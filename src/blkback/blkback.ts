@@ -161,8 +161,14 @@ export class Blkback {
       physicalSectorSize: info.physicalSectorSize,
       readOnly: this.readOnly,
     };
-    if (all) await writeConnectKeys(this.platform.xenstore, this.opts.backend, this.features, geometry);
-    else await this.platform.xenstore.write(`${this.opts.backend}/sectors`, String(geometry.sectors512));
+    if (all) {
+      await writeConnectKeys(this.platform.xenstore, this.opts.backend, this.features, geometry);
+      return;
+    }
+    if (this.state !== XenbusState.Connected) return; // the next connect writes it
+    await this.platform.xenstore.write(`${this.opts.backend}/sectors`, String(geometry.sectors512));
+    // Rewrite our (unchanged) state so the frontend's watch fires, as Linux's xen_vbd_resize does.
+    await this.setState(XenbusState.Connected);
   }
 
   private get readOnly(): boolean {

@@ -8,9 +8,12 @@ import { ProtocolError } from '../errors.js';
 import type { XsOps } from '../platform/types.js';
 import { VDISK_CDROM, VDISK_READONLY, VDISK_REMOVABLE } from '../blkif/constants.js';
 
-/** Limits we accept from a backend, whatever it claims. */
-export const MAX_RING_PAGE_ORDER = 4; // 16 pages, ring.h's practical limit
+/** Limits we use, whatever a backend offers beyond them (offers are clamped). */
+export const MAX_RING_PAGE_ORDER = 4; // 16 pages, Linux's XENBUS_MAX_RING_GRANT_ORDER
 export const MAX_QUEUES = 16;
+/** Offers past these are nonsense, not generosity: the attach fails. */
+export const NONSENSE_RING_PAGE_ORDER = 8;
+export const NONSENSE_QUEUES = 1024;
 /** Our cap on indirect segments per request: 256 pages = 1 MiB per request. */
 export const MAX_INDIRECT_SEGMENTS = 256;
 
@@ -67,8 +70,8 @@ const isPow2 = (n: number): boolean => n > 0 && (n & (n - 1)) === 0;
 
 /** Limits the backend offers in InitWait. Absent keys mean "single page, one queue". */
 export async function readBackendLimits(xs: XsOps, backend: string): Promise<BackendLimits> {
-  const order = Number(await optional(xs, backend, 'max-ring-page-order', 255n, 0n));
-  const queues = Number(await optional(xs, backend, 'multi-queue-max-queues', 65535n, 1n));
+  const order = Number(await optional(xs, backend, 'max-ring-page-order', BigInt(NONSENSE_RING_PAGE_ORDER), 0n));
+  const queues = Number(await optional(xs, backend, 'multi-queue-max-queues', BigInt(NONSENSE_QUEUES), 1n));
   return {
     // A backend may offer more than we take; clamp rather than refuse.
     maxRingPageOrder: Math.min(order, MAX_RING_PAGE_ORDER),
