@@ -26,7 +26,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { InvalidArgumentError, XenpvError } from '../errors.js';
-import { ForeignEvtchnListener } from '../native/evtchn-socket.js';
+import { ForeignEvtchnListener, type ForeignEventChannels } from '../native/evtchn-socket.js';
 import { createPoolFile, type PoolFile } from '../native/pool-file.js';
 import type { SimPlatform } from '../platform/sim/domain.js';
 import type { Hypervisor } from '../platform/sim/hypervisor.js';
@@ -97,6 +97,7 @@ export interface ForeignHostOptions {
  */
 export class ForeignHost {
   private readonly domains = new Map<DomId, ForeignDomain>();
+  private readonly links = new Map<ForeignDomain, ForeignEventChannels>();
   private starting: Promise<unknown> = Promise.resolve();
   private closed = false;
 
@@ -207,6 +208,7 @@ export class ForeignHost {
       });
       const link = await Promise.race([accepted, early]);
       spec.peer.evtchn.attach(link);
+      this.links.set(dom, link);
     } catch (err) {
       await dom.destroy();
       throw err;
@@ -217,13 +219,18 @@ export class ForeignHost {
   private async teardown(dom: ForeignDomain): Promise<ForeignExit> {
     dom.kill();
     const exit = await dom.exited;
+    // The process is gone; wait until its socket is seen closed too, so the
+    // link is down (ports unbound) before the domid can be used again.
+    const link = this.links.get(dom);
+    if (link) await new Promise<void>((resolve) => link.onPeerGone(() => resolve()));
+    this.links.delete(dom);
     this.domains.delete(dom.domid);
     const hv = this.hypervisor;
     // The toolstack's part (xl destroy): the domain's xenstore directory
     // goes (its devices' state nodes with it, so their peers see them gone),
     // then the domain itself (ports unbound, mappings dropped, grants ended).
-    await this.toolstack.rm(`/local/domain/${dom.domid}`).catch(() => undefined);
-    await hv.destroyDomain(dom.domid);
+    await removeDomainTree(this.toolstack, dom.domid);
+    if (hv.liveDomains().includes(dom.domid)) await hv.destroyDomain(dom.domid);
     return exit;
   }
 
@@ -252,4 +259,24 @@ export function checkForeignDomid(domid: DomId): void {
   if (!Number.isInteger(domid) || domid <= 0 || domid >= 0x7ff0) {
     throw new InvalidArgumentError('domid', `a foreign domain needs a domid in 1..0x7fef, got ${domid}`);
   }
+}
+
+/**
+ * Remove a dead domain's xenstore directory device by device, then the
+ * rest, as libxl does: each device directory is removed on its own, so a
+ * peer watching its state node is told with that node's permissions (it
+ * may not read the domain's top directory).
+ */
+async function removeDomainTree(xs: XenStore, domid: DomId): Promise<void> {
+  const top = `/local/domain/${domid}`;
+  const list = (p: string): Promise<string[]> => xs.directory(p).catch(() => [] as string[]);
+  for (const type of await list(`${top}/device`)) {
+    for (const dev of await list(`${top}/device/${type}`)) await xs.rm(`${top}/device/${type}/${dev}`);
+  }
+  for (const type of await list(`${top}/backend`)) {
+    for (const fe of await list(`${top}/backend/${type}`)) {
+      for (const dev of await list(`${top}/backend/${type}/${fe}`)) await xs.rm(`${top}/backend/${type}/${fe}/${dev}`);
+    }
+  }
+  await xs.rm(top).catch(() => undefined);
 }

@@ -6,7 +6,7 @@
  *                --xs SOCK --frontend /local/domain/F/device/vbd/D
  *                --backend /local/domain/B/backend/vbd/F/D
  *                --domid B --peer-domid F (--evtchn-listen P | --evtchn-connect P)
- *                [--sectors S] [--max-ring-page-order K]
+ *                [--sectors S] [--max-ring-page-order K] [--max-indirect-segments N]
  *
  * Handshake (xenbus): write sectors, sector-size, info, feature-flush-cache,
  * feature-discard, max-ring-page-order; state=InitWait(2). Wait for the
@@ -35,7 +35,8 @@ struct back {
     } ring;
     uint8_t *disk;
     uint64_t sectors;
-    uint64_t served, reads, writes, flushes, discards, errors, unsupported, notifies;
+    unsigned max_indirect; /* feature-max-indirect-segments we offered; 0 = none */
+    uint64_t served, reads, writes, flushes, discards, indirect, errors, unsupported, notifies;
 };
 
 static const char *opt(int argc, char **argv, const char *name, const char *dflt) {
@@ -45,21 +46,35 @@ static const char *opt(int argc, char **argv, const char *name, const char *dflt
     return dflt;
 }
 
+/* Most segments one indirect request may carry (8 pages of 512). */
+#define MAX_INDIRECT_SEGS (BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST * (PEER_PAGE / sizeof(struct blkif_request_segment)))
+
 /* One request in the native shape, whatever the ABI: copied once out of the ring. */
 struct req {
     uint8_t operation, nr_segments;
     uint64_t id, sector, nr_sectors; /* nr_sectors: discard only */
     struct blkif_request_segment seg[BLKIF_MAX_SEGMENTS_PER_REQUEST];
+    /* BLKIF_OP_INDIRECT (x86_64-abi only) */
+    uint8_t indirect_op;
+    uint16_t indirect_segs;
+    grant_ref_t indirect_grefs[BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST];
 };
 
-#define TAKE_REQUEST(R, TYPE, DTYPE, out) do {                                   \
+#define TAKE_REQUEST(R, TYPE, DTYPE, NATIVE, out) do {                                   \
         TYPE copy;                                                               \
         RING_COPY_REQUEST(R, (R)->req_cons, &copy);                              \
         (R)->req_cons++;                                                         \
         (out)->operation = copy.operation;                                       \
         (out)->id = copy.id;                                                     \
         (out)->sector = copy.sector_number;                                      \
-        if (copy.operation == BLKIF_OP_DISCARD) {                                \
+        if ((NATIVE) && copy.operation == BLKIF_OP_INDIRECT) {                   \
+            struct blkif_request_indirect *ind = (struct blkif_request_indirect *)&copy; \
+            (out)->indirect_op = ind->indirect_op;                               \
+            (out)->indirect_segs = ind->nr_segments;                             \
+            (out)->sector = ind->sector_number;                                  \
+            memcpy((out)->indirect_grefs, ind->indirect_grefs, sizeof(ind->indirect_grefs)); \
+            (out)->nr_segments = 0;                                              \
+        } else if (copy.operation == BLKIF_OP_DISCARD) {                         \
             DTYPE *d = (DTYPE *)&copy;                                           \
             (out)->nr_sectors = d->nr_sectors;                                   \
             (out)->nr_segments = 0;                                              \
@@ -79,14 +94,14 @@ static int next_request(struct back *b, struct req *out) {
         if (!RING_HAS_UNCONSUMED_REQUESTS(r)) return 0;
         /* req_prod read /before/ the slots it publishes */
         xen_rmb();
-        TAKE_REQUEST(r, struct blkif_x86_32_request, struct blkif_x86_32_request_discard, out);
+        TAKE_REQUEST(r, struct blkif_x86_32_request, struct blkif_x86_32_request_discard, 0, out);
     } else {
         blkif_back_ring_t *r = &b->ring.native;
         if (RING_REQUEST_PROD_OVERFLOW(r, r->sring->req_prod)) return -1;
         if (!RING_HAS_UNCONSUMED_REQUESTS(r)) return 0;
         /* req_prod read /before/ the slots it publishes */
         xen_rmb();
-        TAKE_REQUEST(r, struct blkif_request, struct blkif_request_discard, out);
+        TAKE_REQUEST(r, struct blkif_request, struct blkif_request_discard, 1, out);
     }
     return 1;
 }
@@ -121,14 +136,15 @@ static int final_check(struct back *b) {
     return more;
 }
 
-static int16_t do_rw(struct back *b, const struct req *q) {
-    if (q->nr_segments == 0 || q->nr_segments > BLKIF_MAX_SEGMENTS_PER_REQUEST) return BLKIF_RSP_ERROR;
-    int is_write = q->operation == BLKIF_OP_WRITE;
+static int16_t do_rw(struct back *b, uint8_t op, uint64_t sector,
+                     const struct blkif_request_segment *segs, unsigned nsegs, unsigned max_segs) {
+    if (nsegs == 0 || nsegs > max_segs) return BLKIF_RSP_ERROR;
+    int is_write = op == BLKIF_OP_WRITE;
     /* Validate every segment before touching the disk: all or nothing. */
-    uint8_t *pages[BLKIF_MAX_SEGMENTS_PER_REQUEST];
+    static uint8_t *pages[MAX_INDIRECT_SEGS];
     uint64_t total = 0;
-    for (unsigned i = 0; i < q->nr_segments; i++) {
-        const struct blkif_request_segment *s = &q->seg[i];
+    for (unsigned i = 0; i < nsegs; i++) {
+        const struct blkif_request_segment *s = &segs[i];
         if (s->first_sect > s->last_sect || s->last_sect > 7) return BLKIF_RSP_ERROR;
         const char *why = NULL;
         /* a read from disk writes the frontend's page */
@@ -139,10 +155,10 @@ static int16_t do_rw(struct back *b, const struct req *q) {
         }
         total += (uint64_t)(s->last_sect - s->first_sect + 1);
     }
-    if (q->sector >= b->sectors || total > b->sectors - q->sector) return BLKIF_RSP_ERROR;
-    uint8_t *at = b->disk + q->sector * 512;
-    for (unsigned i = 0; i < q->nr_segments; i++) {
-        const struct blkif_request_segment *s = &q->seg[i];
+    if (sector >= b->sectors || total > b->sectors - sector) return BLKIF_RSP_ERROR;
+    uint8_t *at = b->disk + sector * 512;
+    for (unsigned i = 0; i < nsegs; i++) {
+        const struct blkif_request_segment *s = &segs[i];
         size_t len = (size_t)(s->last_sect - s->first_sect + 1) * 512;
         uint8_t *page = pages[i] + s->first_sect * 512;
         if (is_write) memcpy(at, page, len);
@@ -153,11 +169,36 @@ static int16_t do_rw(struct back *b, const struct req *q) {
     return BLKIF_RSP_OKAY;
 }
 
+/* BLKIF_OP_INDIRECT: the segments live in pages the frontend granted us
+ * read-only; copy them out once, then serve like a direct request. */
+static int16_t do_indirect(struct back *b, const struct req *q) {
+    if (b->abi != BLKIF_ABI_X86_64 || b->max_indirect == 0) { b->unsupported++; return BLKIF_RSP_EOPNOTSUPP; }
+    if (q->indirect_op != BLKIF_OP_READ && q->indirect_op != BLKIF_OP_WRITE) return BLKIF_RSP_ERROR;
+    unsigned n = q->indirect_segs;
+    if (n == 0 || n > b->max_indirect) return BLKIF_RSP_ERROR;
+    const unsigned per_page = PEER_PAGE / sizeof(struct blkif_request_segment);
+    static struct blkif_request_segment segs[MAX_INDIRECT_SEGS];
+    for (unsigned p = 0; p * per_page < n; p++) {
+        const char *why = NULL;
+        uint8_t *page = gnttab_resolve(&b->gnt, q->indirect_grefs[p], b->domid, 0, NULL, &why);
+        if (!page) {
+            fprintf(stderr, "blkback-peer: indirect gref %u refused: %s\n", q->indirect_grefs[p], why);
+            return BLKIF_RSP_ERROR;
+        }
+        unsigned k = n - p * per_page < per_page ? n - p * per_page : per_page;
+        memcpy(&segs[p * per_page], page, k * sizeof(segs[0]));
+    }
+    b->indirect++;
+    return do_rw(b, q->indirect_op, q->sector, segs, n, b->max_indirect);
+}
+
 static int16_t handle(struct back *b, const struct req *q) {
     switch (q->operation) {
     case BLKIF_OP_READ:
     case BLKIF_OP_WRITE:
-        return do_rw(b, q);
+        return do_rw(b, q->operation, q->sector, q->seg, q->nr_segments, BLKIF_MAX_SEGMENTS_PER_REQUEST);
+    case BLKIF_OP_INDIRECT:
+        return do_indirect(b, q);
     case BLKIF_OP_FLUSH_DISKCACHE:
         b->flushes++;
         return BLKIF_RSP_OKAY; /* memory disk: nothing cached */
@@ -187,9 +228,16 @@ int main(int argc, char **argv) {
     b.sectors = strtoull(opt(argc, argv, "--sectors", "16384"), NULL, 10);
     unsigned max_order = (unsigned)atoi(opt(argc, argv, "--max-ring-page-order", "2"));
     if (max_order > 4) DIE("--max-ring-page-order above 4");
+    b.max_indirect = (unsigned)atoi(opt(argc, argv, "--max-indirect-segments", "0"));
+    if (b.max_indirect > MAX_INDIRECT_SEGS) DIE("--max-indirect-segments above %u", (unsigned)MAX_INDIRECT_SEGS);
     pool_open(&b.pool, opt(argc, argv, "--pool", NULL), (uint32_t)atoi(opt(argc, argv, "--pool-pages", NULL)));
     gnttab_attach(&b.gnt, &b.pool, (uint32_t)atoi(opt(argc, argv, "--gnttab-frame", NULL)),
                   (uint32_t)atoi(opt(argc, argv, "--gnttab-entries", NULL)));
+    /* The event link first, before any xenstore key: whoever reads our keys
+     * can bind to us at once (a simulated domain has its ports from birth). */
+    const char *lp = opt(argc, argv, "--evtchn-listen", "");
+    if (*lp) evtchn_listen(&b.ev, lp);
+    else evtchn_connect(&b.ev, opt(argc, argv, "--evtchn-connect", NULL), 10000);
     xs_connect(opt(argc, argv, "--xs", NULL));
     b.disk = calloc(b.sectors, 512);
     if (!b.disk) DIE("no memory for %llu sectors", (unsigned long long)b.sectors);
@@ -206,6 +254,7 @@ int main(int argc, char **argv) {
     xs_write(BEP("discard-granularity"), "512");
     xs_write(BEP("discard-alignment"), "0");
     xs_writef(BEP("max-ring-page-order"), "%u", max_order);
+    if (b.max_indirect > 0) xs_writef(BEP("feature-max-indirect-segments"), "%u", b.max_indirect);
     xs_writef(BEP("state"), "%d", XenbusStateInitWait);
 
     if (xs_wait_range(FEP("state"), XenbusStateInitialised, XenbusStateConnected, 30000) < 0)
@@ -243,9 +292,6 @@ int main(int argc, char **argv) {
 
     long long port = xs_read_ll(FEP("event-channel"), -1);
     if (port <= 0) DIE("frontend has no event-channel");
-    const char *lp = opt(argc, argv, "--evtchn-listen", "");
-    if (*lp) evtchn_listen(&b.ev, lp);
-    else evtchn_connect(&b.ev, opt(argc, argv, "--evtchn-connect", NULL), 10000);
     evtchn_bind(&b.ev, (uint32_t)port);
 
     xs_writef(BEP("state"), "%d", XenbusStateConnected);
@@ -260,7 +306,9 @@ int main(int argc, char **argv) {
         while ((r = next_request(&b, &q)) == 1) {
             int16_t st = handle(&b, &q);
             if (st == BLKIF_RSP_ERROR) b.errors++;
-            put_response(&b, q.id, q.operation, st);
+            /* an indirect request is answered with its indirect_op (as Linux blkback) */
+            put_response(&b, q.id, q.operation == BLKIF_OP_INDIRECT && st != BLKIF_RSP_EOPNOTSUPP
+                                     ? q.indirect_op : q.operation, st);
             b.served++;
         }
         if (r < 0) { fprintf(stderr, "blkback-peer: frontend overflowed the ring\n"); break; }
@@ -278,9 +326,9 @@ int main(int argc, char **argv) {
     xs_writef(BEP("state"), "%d", XenbusStateClosed);
     if (!b.ev.dead) evtchn_close(&b.ev);
     printf("{\"peer\":\"blkback\",\"abi\":%d,\"ringPages\":%u,\"served\":%llu,\"reads\":%llu,\"writes\":%llu,"
-           "\"flushes\":%llu,\"discards\":%llu,\"errors\":%llu,\"unsupported\":%llu,\"notifies\":%llu}\n",
+           "\"flushes\":%llu,\"discards\":%llu,\"indirect\":%llu,\"errors\":%llu,\"unsupported\":%llu,\"notifies\":%llu}\n",
            b.abi, nr_pages, (unsigned long long)b.served, (unsigned long long)b.reads,
            (unsigned long long)b.writes, (unsigned long long)b.flushes, (unsigned long long)b.discards,
-           (unsigned long long)b.errors, (unsigned long long)b.unsupported, (unsigned long long)b.notifies);
+           (unsigned long long)b.indirect, (unsigned long long)b.errors, (unsigned long long)b.unsupported, (unsigned long long)b.notifies);
     return 0;
 }

@@ -9,7 +9,8 @@
  *                 --first-frame F --xs SOCK --frontend FE --backend BE
  *                 --domid D --peer-domid B (--evtchn-listen P | --evtchn-connect P)
  *                 [--requests 2000] [--inflight 32] [--seed 1] [--abi 64|32]
- *                 [--ring-page-order 0] [--bad-every 0]
+ *                 [--ring-page-order 0] [--bad-every 0] [--mix random|4k]
+ *                 [--duration-ms 0] [--shadow-in FILE] [--shadow-out FILE]
  *
  * Pool use: the grant table at G (E entries, refs 0..7 reserved as in Xen),
  * ring pages at frames F.., then 11 data pages per in-flight slot. Grants:
@@ -18,6 +19,10 @@
  * overlap an in-flight write/discard are not issued until it completes.
  * Every `--bad-every`-th request reads past the end and must get
  * BLKIF_RSP_ERROR. One JSON line of counters on stdout at the end.
+ * --mix 4k: only 4 KiB page-aligned reads and writes (request rates).
+ * --duration-ms: stop issuing after that long (--requests stays the cap).
+ * --shadow-in: the disk's initial contents (default: all zeros).
+ * --shadow-out: write the shadow (what the disk must now hold) to FILE.
  */
 #include "blkif-abi.h"
 
@@ -30,6 +35,10 @@ const char *peer_name = "blkfront-peer";
 #define FIRST_GREF 8 /* GNTTAB_NR_RESERVED_ENTRIES */
 
 enum slot_state { SLOT_FREE = 0, SLOT_IN_FLIGHT = 1 };
+
+/* The workload: MIX_RANDOM mixes every operation and segment shape;
+ * MIX_4K is 4 KiB reads and writes (one whole page each), for rates. */
+enum mix { MIX_RANDOM = 0, MIX_4K = 1 };
 
 struct slot {
     enum slot_state state;
@@ -59,6 +68,7 @@ struct front {
     struct slot *slots;
     unsigned nslots;
     uint64_t rng;
+    enum mix mix;
     uint64_t reads, writes, flushes, discards, bad, notifies, waits;
 };
 
@@ -148,6 +158,16 @@ static int conflicts(struct front *f, const struct slot *s) {
 /* Choose a random request for slot `s` (not yet in flight). */
 static void plan(struct front *f, struct slot *s, uint64_t n, uint64_t bad_every) {
     s->expect_error = bad_every != 0 && n % bad_every == bad_every - 1;
+    if (f->mix == MIX_4K && !s->expect_error) {
+        s->op = rng_next(&f->rng) % 2 ? BLKIF_OP_WRITE : BLKIF_OP_READ;
+        s->nsegs = 1;
+        s->seg[0].gref = s->gref[0];
+        s->seg[0].first_sect = 0;
+        s->seg[0].last_sect = 7;
+        s->nsect = 8;
+        s->sector = (rng_next(&f->rng) % (f->sectors / 8)) * 8;
+        return;
+    }
     unsigned r = (unsigned)(rng_next(&f->rng) % 100);
     if (s->expect_error) s->op = BLKIF_OP_READ;
     else if (r < 45) s->op = BLKIF_OP_WRITE;
@@ -236,10 +256,20 @@ int main(int argc, char **argv) {
     f.abi = atoi(opt(argc, argv, "--abi", "64")) == 32 ? BLKIF_ABI_X86_32 : BLKIF_ABI_X86_64;
     unsigned want_order = (unsigned)atoi(opt(argc, argv, "--ring-page-order", "0"));
     uint64_t bad_every = strtoull(opt(argc, argv, "--bad-every", "0"), NULL, 10);
+    const char *mix = opt(argc, argv, "--mix", "random");
+    if (strcmp(mix, "4k") == 0) f.mix = MIX_4K;
+    else if (strcmp(mix, "random") != 0) DIE("--mix must be random or 4k");
+    uint64_t duration_ns = strtoull(opt(argc, argv, "--duration-ms", "0"), NULL, 10) * 1000000ull;
+    const char *shadow_out = opt(argc, argv, "--shadow-out", "");
+    const char *shadow_in = opt(argc, argv, "--shadow-in", "");
     uint32_t first = (uint32_t)atoi(opt(argc, argv, "--first-frame", NULL));
     pool_open(&f.pool, opt(argc, argv, "--pool", NULL), (uint32_t)atoi(opt(argc, argv, "--pool-pages", NULL)));
     gnttab_attach(&f.gnt, &f.pool, (uint32_t)atoi(opt(argc, argv, "--gnttab-frame", NULL)),
                   (uint32_t)atoi(opt(argc, argv, "--gnttab-entries", NULL)));
+    /* The event link first, before any xenstore key (see blkback-peer.c). */
+    const char *lp = opt(argc, argv, "--evtchn-listen", "");
+    if (*lp) evtchn_listen(&f.ev, lp);
+    else evtchn_connect(&f.ev, opt(argc, argv, "--evtchn-connect", NULL), 10000);
     xs_connect(opt(argc, argv, "--xs", NULL));
 
     char p[512];
@@ -247,8 +277,6 @@ int main(int argc, char **argv) {
 #define BEP(k) (snprintf(p, sizeof(p), "%s/%s", be, k), p)
     if (xs_wait_range(BEP("state"), XenbusStateInitWait, XenbusStateConnected, 30000) < 0)
         DIE("backend never reached InitWait");
-    f.sectors = (uint64_t)xs_read_ll(BEP("sectors"), 0);
-    if (f.sectors < 64) DIE("backend disk too small (%llu sectors)", (unsigned long long)f.sectors);
     long long max_order = xs_read_ll(BEP("max-ring-page-order"), 0);
     unsigned order = want_order < (unsigned)max_order ? want_order : (unsigned)max_order;
     unsigned np = 1u << order;
@@ -280,8 +308,7 @@ int main(int argc, char **argv) {
             f.slots[sl].gref[i] = FIRST_GREF + k;
             f.slots[sl].page[i] = pool_frame(&f.pool, first + k);
         }
-    f.shadow = calloc(f.sectors, 512);
-    if (!f.slots || !f.shadow) DIE("out of memory");
+    if (!f.slots) DIE("out of memory");
 
     uint32_t port = evtchn_alloc_unbound(&f.ev);
     if (order == 0) xs_writef(FEP("ring-ref"), "%u", FIRST_GREF);
@@ -297,9 +324,6 @@ int main(int argc, char **argv) {
     xs_write(FEP("protocol"), f.abi == BLKIF_ABI_X86_32 ? XEN_IO_PROTO_ABI_X86_32 : XEN_IO_PROTO_ABI_X86_64);
     xs_writef(FEP("state"), "%d", XenbusStateInitialised);
 
-    const char *lp = opt(argc, argv, "--evtchn-listen", "");
-    if (*lp) evtchn_listen(&f.ev, lp);
-    else evtchn_connect(&f.ev, opt(argc, argv, "--evtchn-connect", NULL), 10000);
     f.ev.local_port = port;
     for (uint64_t t0 = now_ns(); f.ev.remote_port == 0;) {
         if (evtchn_wait(&f.ev, 100) < 0) DIE("event link died before the backend bound");
@@ -307,11 +331,27 @@ int main(int argc, char **argv) {
     }
     if (xs_wait_range(BEP("state"), XenbusStateConnected, XenbusStateConnected, 30000) < 0)
         DIE("backend never reached Connected");
+    /* The geometry is the backend's to publish when it connects (Linux
+     * blkback writes `sectors` in connect(), not at probe). */
+    f.sectors = (uint64_t)xs_read_ll(BEP("sectors"), 0);
+    if (f.sectors < 64) DIE("backend disk too small (%llu sectors)", (unsigned long long)f.sectors);
+    f.shadow = calloc(f.sectors, 512);
+    if (!f.shadow) DIE("out of memory");
+    if (*shadow_in) {
+        /* The disk is not blank: start from what the test says it holds. */
+        FILE *in = fopen(shadow_in, "rb");
+        if (!in || fread(f.shadow, 512, f.sectors, in) != f.sectors) DIE("cannot read %llu sectors from %s",
+                                                                       (unsigned long long)f.sectors, shadow_in);
+        fclose(in);
+    }
     xs_writef(FEP("state"), "%d", XenbusStateConnected);
 
     uint64_t issued = 0, done = 0, t_start = now_ns();
     while (done < nreq) {
         int progress = 0;
+        /* --duration-ms: stop issuing once it has passed; what is in flight completes */
+        if (duration_ns != 0 && issued < nreq && now_ns() - t_start >= duration_ns)
+            nreq = issued;
         while (issued < nreq && ring_free(&f) > 0) {
             struct slot *s = NULL;
             for (unsigned i = 0; i < f.nslots && !s; i++)
@@ -353,10 +393,18 @@ int main(int argc, char **argv) {
     uint64_t elapsed = now_ns() - t_start;
 
     xs_writef(FEP("state"), "%d", XenbusStateClosing);
-    long long bs = xs_wait_range(BEP("state"), XenbusStateClosed, XenbusStateClosed, 10000);
+    /* xenbus: the backend answers our Closing with Closing (Linux blkback)
+     * or goes straight to Closed; either way we may now be Closed. */
+    long long bs = xs_wait_range(BEP("state"), XenbusStateClosing, XenbusStateClosed, 10000);
     xs_writef(FEP("state"), "%d", XenbusStateClosed);
     for (unsigned i = 0; i < np; i++) gnttab_end(&f.gnt, FIRST_GREF + i);
     evtchn_close(&f.ev);
+    if (*shadow_out) {
+        /* What the disk must hold now: the test compares the backend's bytes. */
+        FILE *out = fopen(shadow_out, "wb");
+        if (!out || fwrite(f.shadow, 512, f.sectors, out) != f.sectors || fclose(out) != 0)
+            DIE("cannot write %s", shadow_out);
+    }
     printf("{\"peer\":\"blkfront\",\"abi\":%d,\"ringPages\":%u,\"ringSize\":%u,\"inflight\":%u,"
            "\"requests\":%llu,\"reads\":%llu,\"writes\":%llu,\"flushes\":%llu,\"discards\":%llu,"
            "\"expectedErrors\":%llu,\"notifies\":%llu,\"waits\":%llu,\"elapsedNs\":%llu,"
@@ -364,6 +412,6 @@ int main(int argc, char **argv) {
            f.abi, np, ring_size, inflight, (unsigned long long)done, (unsigned long long)f.reads,
            (unsigned long long)f.writes, (unsigned long long)f.flushes, (unsigned long long)f.discards,
            (unsigned long long)f.bad, (unsigned long long)f.notifies, (unsigned long long)f.waits,
-           (unsigned long long)elapsed, done * 1e9 / (double)elapsed, bs == XenbusStateClosed ? "true" : "false");
+           (unsigned long long)elapsed, done * 1e9 / (double)elapsed, bs >= XenbusStateClosing ? "true" : "false");
     return 0;
 }
