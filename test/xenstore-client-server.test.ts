@@ -189,6 +189,26 @@ describe('xenstore client and server over a unix socket', () => {
     await noEvent(gw);
   });
 
+  it('recursive rm fires a watch inside the removed tree by that node\'s permissions, not the top node\'s', async () => {
+    // Regression: removing /local/domain/7 (unreadable to domain 1) never told
+    // domain 1 that the frontend state node it watched (readable to it) was gone.
+    const c = await dom0();
+    await c.write('/local/domain/7/device/vbd/1/state', '4');
+    await c.setPermissions('/local/domain/7', [{ domid: 7, perm: 'n' }]);
+    await c.setPermissions('/local/domain/7/device/vbd/1', [{ domid: 7, perm: 'n' }, { domid: 1, perm: 'r' }]);
+    await c.setPermissions('/local/domain/7/device/vbd/1/state', [{ domid: 7, perm: 'n' }, { domid: 1, perm: 'r' }]);
+    await c.mkdir('/local/domain/7/private');
+    await c.setPermissions('/local/domain/7/private', [{ domid: 7, perm: 'n' }]);
+    const b = dom(1);
+    const w = await b.watch('/local/domain/7/device/vbd/1/state', 's');
+    expect(await nextEvent(w)).toEqual({ path: '/local/domain/7/device/vbd/1/state', token: 's' });
+    const hidden = await b.watch('/local/domain/7/private', 'p');
+    expect(await nextEvent(hidden)).toEqual({ path: '/local/domain/7/private', token: 'p' });
+    await c.rm('/local/domain/7');
+    expect(await nextEvent(w)).toEqual({ path: '/local/domain/7/device/vbd/1/state', token: 's' });
+    await noEvent(hidden);
+  });
+
   it('permission denials for an unprivileged domain', async () => {
     const c = await dom0();
     await c.write('/secret/key', 'k');

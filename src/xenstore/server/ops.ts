@@ -18,6 +18,8 @@ export interface WatchFire {
   perms: readonly XsPerm[];
   /** RM: watches on descendants of `path` fire too, with their own path. */
   removal: boolean;
+  /** RM: the removed subtree, so a watch inside it is checked against its own node's permissions. */
+  removed?: XsNode;
 }
 
 export interface OpContext {
@@ -92,7 +94,7 @@ export function opRm(ctx: OpContext, abs: string): void {
   }
   if (!canWrite(n.perms, ctx.who)) throw new XenstoreError('EACCES', abs);
   ctx.db.remove(abs);
-  ctx.fired.push({ path: abs, perms: n.perms, removal: true });
+  ctx.fired.push({ path: abs, perms: n.perms, removal: true, removed: n });
 }
 
 export function opSetPerms(ctx: OpContext, abs: string, perms: readonly XsPerm[]): void {

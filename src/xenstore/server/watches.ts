@@ -9,9 +9,11 @@
  * - a watch set with a relative path reports relative paths.
  */
 import type { DomId } from '../../platform/types.js';
-import { domainPath, isChildOf, isSpecialPath } from '../paths.js';
+import type { XsPerm } from '../../platform/types.js';
+import { domainPath, isChildOf, isSpecialPath, segments } from '../paths.js';
 import { canRead, type Principal } from './permissions.js';
 import type { WatchFire } from './ops.js';
+import type { XsNode } from './tree.js';
 
 export interface WatchOwner {
   readonly id: number;
@@ -72,9 +74,25 @@ export class WatchTable {
         if (ev.path === w.abs) this.deliver(w, ev.path);
         continue;
       }
-      if (!canRead(ev.perms, w.owner.who)) continue;
-      if (isChildOf(ev.path, w.abs)) this.deliver(w, ev.path);
-      else if (ev.removal && isChildOf(w.abs, ev.path)) this.deliver(w, w.abs);
+      if (isChildOf(ev.path, w.abs)) {
+        if (canRead(ev.perms, w.owner.who)) this.deliver(w, ev.path);
+      } else if (ev.removal && isChildOf(w.abs, ev.path)) {
+        // As C xenstored: a watch inside the removed tree is checked against the
+        // node it watches (or its nearest removed ancestor), not the top node.
+        if (canRead(permsWithin(ev, w.abs), w.owner.who)) this.deliver(w, w.abs);
+      }
     }
   }
+}
+
+/** Permissions of the removed node at `abs` (or its deepest removed ancestor). */
+function permsWithin(ev: WatchFire, abs: string): readonly XsPerm[] {
+  if (!ev.removed) return ev.perms;
+  let node: XsNode = ev.removed;
+  for (const name of segments(abs).slice(segments(ev.path).length)) {
+    const child: XsNode | undefined = node.children.get(name);
+    if (!child) break;
+    node = child;
+  }
+  return node.perms;
 }
