@@ -4,6 +4,7 @@
  * plain byte array in the test (`model`), plus the backing store the factory
  * exposes (the memory array or the file's bytes read with fs).
  */
+import { prng } from './support/disk-model.js';
 import { describe, expect, it } from 'vitest';
 import type { BlockDevice } from '../src/block/types.js';
 
@@ -24,17 +25,8 @@ export interface HarnessOptions {
 
 export type Factory = (opts: HarnessOptions) => Promise<Harness>;
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32, shared with the other tests) so failures reproduce. */
+export const rng = prng;
 
 export function pattern(len: number, seed: number): Uint8Array {
   const r = rng(seed);
