@@ -28,6 +28,10 @@ export type {
   FileBlockDeviceOptions,
   Vdev,
 } from './block/index.js';
+export { openXenBlockDevice, registerXenFlavour } from './block/xen-flavour.js';
+export type { XenOpenOptions, XenCreateSpec } from './block/xen-flavour.js';
+export { openLinuxPlatform } from './platform/linux/index.js';
+export type { LinuxPlatform, LinuxPlatformOptions } from './platform/linux/index.js';
 export { createEngine, Abi } from './ring/index.js';
 export type { RingEngine, EngineKind } from './ring/index.js';
 export { XenstoreClient, XenstoreServer, XenstoreError, connectXenstoreSocket } from './xenstore/index.js';

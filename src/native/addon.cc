@@ -154,10 +154,14 @@ void PageSize(const FunctionCallbackInfo<Value>& args) {
 
 }  // namespace
 
+// xen-dev.cc: /dev/xen/{evtchn,gntalloc,gntdev} ioctls.
+void RegisterXenDev(v8::Local<v8::Object> exports);
+
 // Context-aware so worker_threads may load it too.
 NODE_MODULE_INIT(/* exports, module, context */) {
   NODE_SET_METHOD(exports, "mapIntoMemory", MapIntoMemory);
   NODE_SET_METHOD(exports, "unmapFromMemory", UnmapFromMemory);
   NODE_SET_METHOD(exports, "memfdCreate", MemfdCreate);
   NODE_SET_METHOD(exports, "pageSize", PageSize);
+  RegisterXenDev(exports);
 }
