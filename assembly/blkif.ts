@@ -61,13 +61,15 @@
  *  +----+------+--------+------------+--------+--------+------------+-----------+
  * ```
  * and the completion entry, which is the x86_64 response layout above.
+ *
+ * Segment arrays (copy with pads cleared, sector-range checks, two segments
+ * per v128 in the release build) live in segments.ts.
  */
 import {
   ABI_X86_32, ABI_X86_64, BLKIF_MAX_INDIRECT_SEGMENTS, BLKIF_MAX_SEGMENTS_PER_REQUEST,
   BLKIF_OP_DISCARD, BLKIF_OP_FLUSH_DISKCACHE, BLKIF_OP_INDIRECT, BLKIF_OP_READ, BLKIF_OP_WRITE,
   BLKIF_OP_WRITE_BARRIER, BLKIF_REQUEST_BYTES_X86_32, BLKIF_REQUEST_BYTES_X86_64,
-  BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_OKAY, BLKIF_SEGMENT_BYTES, BLKIF_SEGMENTS_PER_INDIRECT_PAGE,
-  SECTORS_PER_PAGE,
+  BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_OKAY, BLKIF_SEGMENTS_PER_INDIRECT_PAGE,
 } from './constants';
 import {
   BAD_ABI, BAD_DISCARD_FLAG, BAD_ID, BAD_INDIRECT_NR_SEGMENTS, BAD_INDIRECT_OP, BAD_NR_SEGMENTS,
@@ -75,8 +77,11 @@ import {
   RSP_BAD_OPERATION, RSP_BAD_STATUS, RSP_NOT_IN_FLIGHT, RSP_PROD_OVERFLOW,
 } from './status';
 import {
+  checkRequestSegments, checkSegments, copySegment, copySegmentsChecked, encodeSegmentArea, zeroWords64,
+} from './segments';
+import {
   SRING_REQ_PROD, SRING_RSP_PROD, consOf, nrEntsOf, prodPvtOf, requestProdOverflow, setCons,
-  setProdPvt, slotAddress, slotSizeOf, sringOf,
+  ringOf, setProdPvt, slotSizeOf, sringOf,
 } from './ring';
 
 // ---- descriptor offsets ----
@@ -94,40 +99,22 @@ import {
 @inline export const TAKE_SEGMENT_AREA_BYTES: u32 = 88;
 
 // ---- wire offsets that do not depend on the ABI ----
+/** u32 at 0: op | nr_segments (discard: flag; indirect: indirect_op) << 8 | handle (indirect: nr_segments) << 16. */
 @inline const REQ_OP: u32 = 0;
-@inline const REQ_NR_SEGMENTS: u32 = 1; // u8; discard: flag; indirect: indirect_op
-@inline const REQ_HANDLE: u32 = 2; // u16; indirect: nr_segments u16
 @inline const RSP_ID: u32 = 0;
+/** u32 at 8: op u8, pad u8, status i16. */
 @inline const RSP_OP: u32 = 8;
-@inline const RSP_STATUS: u32 = 10;
-/** Keeps gref, first_sect, last_sect of a segment; clears its pad u16. */
-@inline const SEGMENT_PAD_MASK: u64 = 0x0000_ffff_ffff_ffff;
 
 // ---- wire offsets per ABI ----
 @inline export function abiValid(abi: u32): bool { return abi == ABI_X86_64 || abi == ABI_X86_32; }
 @inline export function requestBytes(abi: u32): u32 {
   return abi == ABI_X86_32 ? BLKIF_REQUEST_BYTES_X86_32 : BLKIF_REQUEST_BYTES_X86_64;
 }
+/** id u64; sector_number u64 follows at +8. */
 @inline function reqId(abi: u32): u32 { return abi == ABI_X86_32 ? 4 : 8; }
-@inline function reqSector(abi: u32): u32 { return abi == ABI_X86_32 ? 12 : 16; }
 /** seg[] of read/write; nr_sectors of discard; handle of indirect. */
 @inline function reqTail(abi: u32): u32 { return abi == ABI_X86_32 ? 20 : 24; }
 @inline function reqIndirectGrefs(abi: u32): u32 { return abi == ABI_X86_32 ? 24 : 28; }
-
-/** Copy one segment, clearing its pad: every segment we write has pad 0. */
-@inline function copySegment(src: usize, dst: usize): void {
-  store<u64>(dst, load<u64>(src) & SEGMENT_PAD_MASK);
-}
-
-@inline function checkSegments(segs: usize, n: u32): i32 {
-  for (let i: u32 = 0; i < n; i++) {
-    const seg = segs + <usize>(i * BLKIF_SEGMENT_BYTES);
-    const first = load<u8>(seg, 4);
-    const last = load<u8>(seg, 5);
-    if (first > last || <u32>last >= SECTORS_PER_PAGE) return BAD_SECTOR_RANGE;
-  }
-  return OK;
-}
 
 /**
  * Validate a descriptor (and the segments its `arg` points to). Rules, in
@@ -136,7 +123,7 @@ import {
  * indirect_op read/write, then nr_segments 1..4096. Direct requests ignore
  * `flag`; discard ignores nrSegments. Returns OK or the first violation.
  */
-export function validateDescriptor(desc: usize): i32 {
+@inline export function validateDescriptor(desc: usize): i32 {
   const op = load<u8>(desc, DESC_OP);
   const flag = load<u8>(desc, DESC_FLAG);
   const nr = <u32>load<u16>(desc, DESC_NR_SEGMENTS);
@@ -144,12 +131,12 @@ export function validateDescriptor(desc: usize): i32 {
     case BLKIF_OP_READ:
     case BLKIF_OP_WRITE: {
       if (nr == 0 || nr > BLKIF_MAX_SEGMENTS_PER_REQUEST) return BAD_NR_SEGMENTS;
-      return checkSegments(<usize>load<u32>(desc, DESC_ARG), nr);
+      return checkRequestSegments(<usize>load<u32>(desc, DESC_ARG), nr);
     }
     case BLKIF_OP_WRITE_BARRIER:
     case BLKIF_OP_FLUSH_DISKCACHE: {
       if (nr > BLKIF_MAX_SEGMENTS_PER_REQUEST) return BAD_NR_SEGMENTS;
-      return checkSegments(<usize>load<u32>(desc, DESC_ARG), nr);
+      return checkRequestSegments(<usize>load<u32>(desc, DESC_ARG), nr);
     }
     case BLKIF_OP_DISCARD:
       return flag > 1 ? BAD_DISCARD_FLAG : OK;
@@ -168,34 +155,45 @@ export function validateDescriptor(desc: usize): i32 {
   return (nr + BLKIF_SEGMENTS_PER_INDIRECT_PAGE - 1) / BLKIF_SEGMENTS_PER_INDIRECT_PAGE;
 }
 
-/** Encode a validated descriptor into a full slot: every byte not a field is zero. */
-function encodeSlot(desc: usize, slot: usize, abi: u32): void {
-  const op = load<u8>(desc, DESC_OP);
-  memory.fill(slot, 0, requestBytes(abi));
-  store<u8>(slot + REQ_OP, op);
-  store<u64>(slot + reqId(abi), load<u64>(desc, DESC_ID));
-  store<u64>(slot + reqSector(abi), load<u64>(desc, DESC_SECTOR));
+/**
+ * Encode a validated descriptor into a full slot: every byte not a field is
+ * zero. No memory.fill (V8 compiles it to a call out of Wasm): the header
+ * word (with the x86_64 pad), id and sector are stored whole, then the
+ * 88-byte tail after them (x86_64: 24..112, x86_32: 20..108): seg[11] with
+ * zero after the last segment, every byte stored once (read/write,
+ * barrier, flush); or zeroed, then nr_sectors (discard) or handle and
+ * indirect_grefs[ceil(n/512)] (indirect) stored over it.
+ */
+@inline function encodeSlot(desc: usize, slot: usize, abi: u32): void {
+  const w0 = load<u32>(desc, DESC_OP); // op | flag << 8 | handle << 16
+  const op = <u8>w0;
+  const x32 = abi == ABI_X86_32;
+  const idAt = slot + reqId(abi);
+  const tail = slot + reqTail(abi);
+  let head: u32;
   if (op == BLKIF_OP_DISCARD) {
-    store<u8>(slot + REQ_NR_SEGMENTS, load<u8>(desc, DESC_FLAG));
-    store<u16>(slot + REQ_HANDLE, load<u16>(desc, DESC_HANDLE));
-    store<u64>(slot + reqTail(abi), load<u64>(desc, DESC_ARG));
+    head = w0; // op | secure << 8 | handle << 16
+    store<u64>(tail, load<u64>(desc, DESC_ARG));
+    zeroWords64(tail + 8, TAKE_SEGMENT_AREA_BYTES / 8 - 1);
   } else if (op == BLKIF_OP_INDIRECT) {
     const nr = <u32>load<u16>(desc, DESC_NR_SEGMENTS);
-    store<u8>(slot + REQ_NR_SEGMENTS, load<u8>(desc, DESC_FLAG));
-    store<u16>(slot + REQ_HANDLE, <u16>nr);
-    store<u16>(slot + reqTail(abi), load<u16>(desc, DESC_HANDLE));
+    head = (w0 & 0xffff) | (nr << 16); // op | indirect_op << 8 | nr_segments << 16
+    zeroWords64(tail, TAKE_SEGMENT_AREA_BYTES / 8);
+    store<u16>(tail, <u16>(w0 >> 16)); // handle (pad after it stays 0)
     const grefs = <usize>load<u32>(desc, DESC_ARG);
     const out = slot + reqIndirectGrefs(abi);
     const pages = indirectPages(nr);
     for (let i: u32 = 0; i < pages; i++) store<u32>(out + (i << 2), load<u32>(grefs + (i << 2)));
   } else {
-    const nr = <u32>load<u16>(desc, DESC_NR_SEGMENTS);
-    store<u8>(slot + REQ_NR_SEGMENTS, <u8>nr);
-    store<u16>(slot + REQ_HANDLE, load<u16>(desc, DESC_HANDLE));
-    const segs = <usize>load<u32>(desc, DESC_ARG);
-    const out = slot + reqTail(abi);
-    for (let i: u32 = 0; i < nr; i++) copySegment(segs + (i << 3), out + (i << 3));
+    const nr = <u32>load<u16>(desc, DESC_NR_SEGMENTS); // ≤ 11: validated
+    head = (w0 & 0xffff_00ff) | (nr << 8); // op | nr_segments << 8 | handle << 16
+    encodeSegmentArea(<usize>load<u32>(desc, DESC_ARG), tail, nr);
   }
+  // x86_64 has a u32 pad between handle and id: the u64 store zeroes it.
+  if (x32) store<u32>(slot, head);
+  else store<u64>(slot, <u64>head);
+  store<u64>(idAt, load<u64>(desc, DESC_ID));
+  store<u64>(idAt, load<u64>(desc, DESC_SECTOR), 8);
 }
 
 /**
@@ -205,58 +203,89 @@ function encodeSlot(desc: usize, slot: usize, abi: u32): void {
  * indirect requests copy all 8 indirect_grefs to `segs` and set arg = segs;
  * discard sets arg = nr_sectors; an unknown op gets flag, nrSegments, arg 0
  * and the generic handle/id/sector, so the back can answer EOPNOTSUPP.
+ *
+ * Each slot byte is read once into a register; the descriptor and segments
+ * are written from those registers and validated from them (the same rules,
+ * in the same order, as validateDescriptor applies to the written copy), so
+ * a peer rewriting the slot meanwhile cannot split what we check from what
+ * we keep.
  */
-function decodeSlot(slot: usize, desc: usize, segs: usize, abi: u32): i32 {
-  const op = load<u8>(slot + REQ_OP);
-  const b1 = load<u8>(slot + REQ_NR_SEGMENTS);
-  let flag: u8 = 0;
-  let handle = load<u16>(slot + REQ_HANDLE);
+@inline function decodeSlot(slot: usize, desc: usize, segs: usize, abi: u32): i32 {
+  const w0 = load<u32>(slot, REQ_OP); // op | nr_segments (or flag) << 8 | handle << 16
+  const op = w0 & 0xff;
+  const b1 = (w0 >> 8) & 0xff;
+  const idAt = slot + reqId(abi);
+  const id = load<u64>(idAt);
+  const sector = load<u64>(idAt, 8);
+  const tail = slot + reqTail(abi);
+  let flag: u32 = 0;
+  let handle = w0 >> 16;
   let nr: u32 = 0;
   let arg: u64 = 0;
-  if (op == BLKIF_OP_DISCARD) {
-    flag = b1;
-    arg = load<u64>(slot + reqTail(abi));
-  } else if (op == BLKIF_OP_INDIRECT) {
-    flag = b1;
-    nr = <u32>handle; // the u16 at offset 2 is nr_segments for indirect
-    handle = load<u16>(slot + reqTail(abi));
-    memory.copy(segs, slot + reqIndirectGrefs(abi), 8 << 2);
+  let status: i32;
+  if (op <= <u32>BLKIF_OP_FLUSH_DISKCACHE) {
+    // read, write, write-barrier, flush-diskcache
+    nr = b1;
     arg = <u64>segs;
-  } else if (op <= BLKIF_OP_FLUSH_DISKCACHE) {
-    nr = <u32>b1;
-    if (nr <= BLKIF_MAX_SEGMENTS_PER_REQUEST) {
-      const src = slot + reqTail(abi);
-      for (let i: u32 = 0; i < nr; i++) copySegment(src + (i << 3), segs + (i << 3));
-    }
+    let check: i32 = 0;
+    if (nr <= BLKIF_MAX_SEGMENTS_PER_REQUEST) check = copySegmentsChecked(tail, segs, nr);
+    if (nr > BLKIF_MAX_SEGMENTS_PER_REQUEST || (nr == 0 && op <= <u32>BLKIF_OP_WRITE)) status = BAD_NR_SEGMENTS;
+    else status = check < 0 ? BAD_SECTOR_RANGE : OK;
+  } else if (op == <u32>BLKIF_OP_DISCARD) {
+    flag = b1;
+    arg = load<u64>(tail);
+    status = flag > 1 ? BAD_DISCARD_FLAG : OK;
+  } else if (op == <u32>BLKIF_OP_INDIRECT) {
+    flag = b1;
+    nr = handle; // the u16 at offset 2 is nr_segments for indirect
+    handle = <u32>load<u16>(tail);
+    const grefs = slot + reqIndirectGrefs(abi); // 8 u32, 4-aligned in both ABIs
+    store<u64>(segs, load<u64>(grefs));
+    store<u64>(segs, load<u64>(grefs, 8), 8);
+    store<u64>(segs, load<u64>(grefs, 16), 16);
+    store<u64>(segs, load<u64>(grefs, 24), 24);
     arg = <u64>segs;
+    if (flag != <u32>BLKIF_OP_READ && flag != <u32>BLKIF_OP_WRITE) status = BAD_INDIRECT_OP;
+    else if (nr == 0 || nr > BLKIF_MAX_INDIRECT_SEGMENTS) status = BAD_INDIRECT_NR_SEGMENTS;
+    else status = OK;
+  } else {
+    status = BAD_OPERATION;
   }
-  store<u8>(desc + DESC_OP, op);
-  store<u8>(desc + DESC_FLAG, flag);
-  store<u16>(desc + DESC_HANDLE, handle);
-  store<u16>(desc + DESC_NR_SEGMENTS, <u16>nr);
-  store<u64>(desc + DESC_ID, load<u64>(slot + reqId(abi)));
-  store<u64>(desc + DESC_SECTOR, load<u64>(slot + reqSector(abi)));
-  store<u64>(desc + DESC_ARG, arg);
-  const status = validateDescriptor(desc);
-  store<i16>(desc + DESC_STATUS, <i16>status);
+  // op | flag << 8 | handle << 16 | nrSegments << 32 | status << 48
+  store<u64>(desc, <u64>(op | (flag << 8) | (handle << 16)) | (<u64>nr << 32) | (<u64>(status & 0xffff) << 48));
+  store<u64>(desc, id, DESC_ID);
+  store<u64>(desc, sector, DESC_SECTOR);
+  store<u64>(desc, arg, DESC_ARG);
   return status;
 }
 
-/** Copy a wire response into a completion entry (x86_64 layout, pads zero). */
-@inline function copyResponse(src: usize, dst: usize): void {
-  store<u64>(dst, load<u64>(src + RSP_ID));
-  store<u32>(dst + 8, <u32>load<u8>(src + RSP_OP) | (<u32>load<u16>(src + RSP_STATUS) << 16));
-  store<u32>(dst + 12, 0);
+/** Keeps op (byte 8) and status (bytes 10..11) of a response's third u32; clears the pad byte 9. */
+@inline const RSP_WORD_MASK: u32 = 0xffff_00ff;
+
+/** Copy a wire response into a completion entry (x86_64 layout, pads zero). Returns its op | status << 16 word. */
+@inline function copyResponse(src: usize, dst: usize): u32 {
+  const w = load<u32>(src, RSP_OP) & RSP_WORD_MASK;
+  store<u64>(dst, load<u64>(src, RSP_ID));
+  store<u64>(dst, <u64>w, RSP_OP); // op, pad, status, then 4 pad bytes zero
+  return w;
 }
 
 /** Write a response entry in wire form: 16 bytes (x86_64) or 12 (x86_32), pads zero. */
 @inline function writeResponse(rsp: usize, out: usize, abi: u32): void {
-  store<u64>(out + RSP_ID, load<u64>(rsp));
-  store<u32>(out + RSP_OP, <u32>load<u8>(rsp, 8) | (<u32>load<u16>(rsp, 10) << 16));
-  if (abi == ABI_X86_64) store<u32>(out + 12, 0);
+  const w = load<u32>(rsp, RSP_OP) & RSP_WORD_MASK;
+  store<u64>(out, load<u64>(rsp), RSP_ID);
+  if (abi == ABI_X86_64) store<u64>(out, <u64>w, RSP_OP);
+  else store<u32>(out, w, RSP_OP);
 }
 
-@inline function statusValid(s: i16): bool { return s <= BLKIF_RSP_OKAY && s >= BLKIF_RSP_EOPNOTSUPP; }
+/**
+ * The status (high u16 of a response's op | status << 16 word) is one of
+ * BLKIF_RSP_EOPNOTSUPP (−2), BLKIF_RSP_ERROR (−1), BLKIF_RSP_OKAY (0): adding
+ * 2 modulo 2^16 maps exactly those to 0..2.
+ */
+@inline function statusWordValid(w: u32): bool {
+  return (((w >> 16) - <u32><i32>BLKIF_RSP_EOPNOTSUPP) & 0xffff) <= <u32>(BLKIF_RSP_OKAY - BLKIF_RSP_EOPNOTSUPP);
+}
 
 // ------------------------------------------------------------ single codecs
 
@@ -285,8 +314,7 @@ export function blkifEncodeResponse(rsp: usize, out: usize, abi: u32): i32 {
 /** Decode one wire response into a response entry; RSP_BAD_STATUS (entry still written) unless status is 0/−1/−2. */
 export function blkifDecodeResponse(input: usize, rsp: usize, abi: u32): i32 {
   if (!abiValid(abi)) return BAD_ABI;
-  copyResponse(input, rsp);
-  return statusValid(load<i16>(rsp, 10)) ? OK : RSP_BAD_STATUS;
+  return statusWordValid(copyResponse(input, rsp)) ? OK : RSP_BAD_STATUS;
 }
 
 /**
@@ -318,8 +346,12 @@ export function blkifCopyIndirectSegments(pages: usize, count: u32, out: usize):
  */
 export function blkifWriteRequests(state: usize, shadow: usize, descs: usize, n: u32, abi: u32): i32 {
   if (!abiValid(abi)) return BAD_ABI;
-  if (slotSizeOf(state) < requestBytes(abi)) return BAD_SLOT_SIZE;
+  const slotSize = slotSizeOf(state);
+  if (slotSize < requestBytes(abi)) return BAD_SLOT_SIZE;
+  // The ring state is private to this side: read it once into locals.
+  const ring = ringOf(state);
   const nrEnts = nrEntsOf(state);
+  const mask = nrEnts - 1;
   let prodPvt = prodPvtOf(state);
   let free = nrEnts - (prodPvt - consOf(state));
   let i: u32 = 0;
@@ -333,9 +365,10 @@ export function blkifWriteRequests(state: usize, shadow: usize, descs: usize, n:
       } else if (load<u8>(shadow + <usize>id) != 0) {
         status = ID_IN_FLIGHT;
       } else {
-        encodeSlot(desc, slotAddress(state, prodPvt), abi);
-        const op = load<u8>(desc, DESC_OP);
-        store<u8>(shadow + <usize>id, (op == BLKIF_OP_INDIRECT ? load<u8>(desc, DESC_FLAG) : op) + 1);
+        encodeSlot(desc, ring + <usize>((prodPvt & mask) * slotSize), abi);
+        const w = <u32>load<u16>(desc, DESC_OP); // op | flag << 8
+        const op = w & 0xff;
+        store<u8>(shadow + <usize>id, <u8>((op == <u32>BLKIF_OP_INDIRECT ? w >> 8 : op) + 1));
         prodPvt++;
         free--;
       }
@@ -357,26 +390,31 @@ export function blkifWriteRequests(state: usize, shadow: usize, descs: usize, n:
  */
 export function blkifReapResponses(state: usize, shadow: usize, comps: usize, max: u32, abi: u32): i32 {
   if (!abiValid(abi)) return BAD_ABI;
-  if (slotSizeOf(state) < requestBytes(abi)) return BAD_SLOT_SIZE;
+  const slotSize = slotSizeOf(state);
+  if (slotSize < requestBytes(abi)) return BAD_SLOT_SIZE;
+  const sring = sringOf(state);
+  const ring = ringOf(state);
   const nrEnts = nrEntsOf(state);
+  const mask = nrEnts - 1;
   // Acquire: the back wrote responses before publishing rsp_prod; load it once.
-  const prod = atomic.load<u32>(sringOf(state) + SRING_RSP_PROD);
+  const prod = atomic.load<u32>(sring + SRING_RSP_PROD);
   let cons = consOf(state);
   if (prod - cons > nrEnts) return RSP_PROD_OVERFLOW;
   const avail = prod - cons;
   const count = avail < max ? avail : max;
   for (let k: u32 = 0; k < count; k++) {
     const comp = comps + <usize>(k * COMPLETION_BYTES);
-    copyResponse(slotAddress(state, cons), comp);
+    // Copy once out of the shared slot; the checks below use the copied values.
+    const w = copyResponse(ring + <usize>((cons & mask) * slotSize), comp);
     const id = load<u64>(comp);
     let status = OK;
     if (id >= <u64>nrEnts) {
       status = RSP_BAD_ID;
     } else {
-      const expect = load<u8>(shadow + <usize>id);
+      const expect = <u32>load<u8>(shadow + <usize>id);
       if (expect == 0) status = RSP_NOT_IN_FLIGHT;
-      else if (load<u8>(comp, 8) != expect - 1) status = RSP_BAD_OPERATION;
-      else if (!statusValid(load<i16>(comp, 10))) status = RSP_BAD_STATUS;
+      else if ((w & 0xff) != expect - 1) status = RSP_BAD_OPERATION;
+      else if (!statusWordValid(w)) status = RSP_BAD_STATUS;
     }
     if (status != OK) {
       setCons(state, cons);
@@ -399,17 +437,21 @@ export function blkifReapResponses(state: usize, shadow: usize, comps: usize, ma
  */
 export function blkifTakeRequests(state: usize, descs: usize, segs: usize, max: u32, abi: u32): i32 {
   if (!abiValid(abi)) return BAD_ABI;
-  if (slotSizeOf(state) < requestBytes(abi)) return BAD_SLOT_SIZE;
+  const slotSize = slotSizeOf(state);
+  if (slotSize < requestBytes(abi)) return BAD_SLOT_SIZE;
+  const ring = ringOf(state);
+  const nrEnts = nrEntsOf(state);
+  const mask = nrEnts - 1;
   // Acquire: the front wrote requests before publishing req_prod; load it once.
   const prod = atomic.load<u32>(sringOf(state) + SRING_REQ_PROD);
   if (requestProdOverflow(state, prod)) return REQ_PROD_OVERFLOW;
   const cons = consOf(state);
   const req = prod - cons;
-  const room = nrEntsOf(state) - (cons - prodPvtOf(state));
+  const room = nrEnts - (cons - prodPvtOf(state));
   let count = req < room ? req : room;
   if (max < count) count = max;
   for (let k: u32 = 0; k < count; k++) {
-    decodeSlot(slotAddress(state, cons + k), descs + <usize>(k * REQUEST_DESC_BYTES),
+    decodeSlot(ring + <usize>(((cons + k) & mask) * slotSize), descs + <usize>(k * REQUEST_DESC_BYTES),
       segs + <usize>(k * TAKE_SEGMENT_AREA_BYTES), abi);
   }
   setCons(state, cons + count);
@@ -419,10 +461,13 @@ export function blkifTakeRequests(state: usize, descs: usize, segs: usize, max: 
 /** Back: write `n` response entries (16 bytes each) at rsp_prod_pvt, any status. Returns n. */
 export function blkifWriteResponses(state: usize, rsps: usize, n: u32, abi: u32): i32 {
   if (!abiValid(abi)) return BAD_ABI;
-  if (slotSizeOf(state) < requestBytes(abi)) return BAD_SLOT_SIZE;
+  const slotSize = slotSizeOf(state);
+  if (slotSize < requestBytes(abi)) return BAD_SLOT_SIZE;
+  const ring = ringOf(state);
+  const mask = nrEntsOf(state) - 1;
   const pvt = prodPvtOf(state);
   for (let i: u32 = 0; i < n; i++) {
-    writeResponse(rsps + <usize>(i * COMPLETION_BYTES), slotAddress(state, pvt + i), abi);
+    writeResponse(rsps + <usize>(i * COMPLETION_BYTES), ring + <usize>(((pvt + i) & mask) * slotSize), abi);
   }
   setProdPvt(state, pvt + n);
   return <i32>n;

@@ -27,7 +27,9 @@
  * Indices are u32 and wrap: every comparison is a u32 difference. The
  * peer's producer and event indices are read with atomic.load (seq-cst) and
  * ours are published with atomic.store, so plain slot stores before a
- * producer store are visible to a peer that atomic.loads that producer.
+ * producer store are visible to a peer that atomic.loads that producer. Our
+ * own producer, which only we write, is re-read with a plain load (as the JS
+ * twin does): program order already gives us our last store.
  */
 import { SHARED_RING_HEADER_BYTES, XEN_PAGE_SIZE, XENBUS_MAX_RING_PAGES } from './constants';
 import { BAD_RING_PAGES, BAD_SLOT_SIZE } from './status';
@@ -54,6 +56,9 @@ import { BAD_RING_PAGES, BAD_SLOT_SIZE } from './status';
 @inline export function consOf(state: usize): u32 { return load<u32>(state + STATE_CONS); }
 @inline export function setProdPvt(state: usize, v: u32): void { store<u32>(state + STATE_PROD_PVT, v); }
 @inline export function setCons(state: usize, v: u32): void { store<u32>(state + STATE_CONS, v); }
+
+/** Address of ring[0], the first slot (after the 64-byte shared header). */
+@inline export function ringOf(state: usize): usize { return sringOf(state) + SHARED_RING_HEADER_BYTES; }
 
 /** Address of the slot for ring index `idx` (RING_GET_REQUEST / RING_GET_RESPONSE). */
 @inline export function slotAddress(state: usize, idx: u32): usize {
@@ -138,7 +143,9 @@ export function requestSlot(state: usize, i: u32): usize {
 /** RING_PUSH_REQUESTS_AND_CHECK_NOTIFY. Returns 1 if the back must be notified. */
 export function pushRequestsAndCheckNotify(state: usize): u32 {
   const sring = sringOf(state);
-  const oldProd = atomic.load<u32>(sring + SRING_REQ_PROD);
+  // Only the front ever writes req_prod: a plain load reads our own last
+  // store (program order); nothing of the peer's needs ordering here.
+  const oldProd = load<u32>(sring + SRING_REQ_PROD);
   const newProd = prodPvtOf(state);
   // Seq-cst store after the slot stores: back sees requests before the
   // updated producer index.
@@ -185,7 +192,8 @@ export function unconsumedRequests(state: usize): u32 {
 /** RING_PUSH_RESPONSES_AND_CHECK_NOTIFY. Returns 1 if the front must be notified. */
 export function pushResponsesAndCheckNotify(state: usize): u32 {
   const sring = sringOf(state);
-  const oldProd = atomic.load<u32>(sring + SRING_RSP_PROD);
+  // Only the back ever writes rsp_prod: a plain load reads our own last store.
+  const oldProd = load<u32>(sring + SRING_RSP_PROD);
   const newProd = prodPvtOf(state);
   // Seq-cst store after the slot stores: front sees responses before the
   // updated producer index.

@@ -31,7 +31,12 @@ export function xenpvModule(debug = false): WebAssembly.Module {
   if (!existsSync(path)) {
     throw new XenpvError('native', `${path} is missing: run \`npm run build\` (asbuild) first`);
   }
-  mod = new WebAssembly.Module(readFileSync(path));
+  try {
+    mod = new WebAssembly.Module(readFileSync(path));
+  } catch (err) {
+    // The module uses threads and SIMD (x86-64 with SSE4.1, or arm64).
+    throw new XenpvError('native', `cannot compile ${path}: ${(err as Error).message} (needs Wasm threads and SIMD)`, { cause: err });
+  }
   modules.set(file, mod);
   return mod;
 }
