@@ -14,6 +14,14 @@ export interface BackendFeatures {
   discardAlignment: number;
   discardSecure: boolean;
   persistent: boolean;
+  /**
+   * Cap on grants kept mapped persistently per ring (Linux's blkback module
+   * parameter max_persistent_grants, default 1056). Unset: as many as one
+   * full ring can carry (ring entries × segments per request), which Linux
+   * documents as the value for best performance; past the cap each request
+   * maps and unmaps its own pages.
+   */
+  maxPersistentGrants?: number;
   /** 0 = no indirect requests. */
   maxIndirectSegments: number;
   maxRingPageOrder: number;

@@ -3,7 +3,16 @@
  * readv/writev (the kernel may transfer less than asked, and libuv caps one
  * call at IOV_MAX buffers), zero-filling, and the size of a host block
  * device (which fstat reports as 0).
+ *
+ * Transfers use the callback API on the handle's fd, not FileHandle's
+ * promise methods: FileHandle.read/write allocate an FSReqPromise (with its
+ * stats array) per call, and this is the backend's hot path: 4 KiB preads
+ * of a page-cached file at depth 32 ran 1.5-3x faster through the callback
+ * API in a microbenchmark on this project's 2-core machine. Adjacent
+ * buffers over the same memory are merged first, so a request whose pages
+ * are contiguous is one read/write, not a readv/writev of 4 KiB pieces.
  */
+import { read, readv, write, writev } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { IoError, XenpvError } from '../errors.js';
@@ -25,7 +34,7 @@ export function toIoError(err: unknown, what: string): XenpvError {
 }
 
 /** Drops the first `n` bytes from a buffer list (n <= total). */
-function advance(list: Uint8Array[], n: number): Uint8Array[] {
+function advance(list: readonly Uint8Array[], n: number): Uint8Array[] {
   let i = 0;
   while (i < list.length && n >= list[i]!.byteLength) {
     n -= list[i]!.byteLength;
@@ -42,41 +51,75 @@ function total(list: readonly Uint8Array[]): number {
   return n;
 }
 
+/**
+ * Merges neighbours that are adjacent views of the same memory (the pages
+ * of one granted run, say) into one view. Returns the input when nothing
+ * merges.
+ */
+export function coalesce(list: readonly Uint8Array[]): readonly Uint8Array[] {
+  let out: Uint8Array[] | undefined;
+  for (let i = 1; i < list.length; i++) {
+    const prev = out ? out[out.length - 1]! : list[i - 1]!;
+    const cur = list[i]!;
+    const adjacent = cur.buffer === prev.buffer && prev.byteOffset + prev.byteLength === cur.byteOffset;
+    if (!out) {
+      if (!adjacent) continue;
+      out = list.slice(0, i - 1) as Uint8Array[];
+      out.push(new Uint8Array(prev.buffer, prev.byteOffset, prev.byteLength + cur.byteLength));
+    } else if (adjacent) {
+      out[out.length - 1] = new Uint8Array(prev.buffer, prev.byteOffset, prev.byteLength + cur.byteLength);
+    } else {
+      out.push(cur);
+    }
+  }
+  return out ?? list;
+}
+
+/** One positional read of `list` (one buffer: read, else readv); resolves to the bytes moved. */
+function readOnce(fd: number, list: readonly Uint8Array[], pos: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const done = (err: NodeJS.ErrnoException | null, n: number): void => (err ? reject(err) : resolve(n));
+    if (list.length === 1) read(fd, list[0]!, 0, list[0]!.byteLength, pos, done);
+    else readv(fd, list.slice(0, IOV_BATCH), pos, done);
+  });
+}
+
+/** One positional write of `list` (one buffer: write, else writev); resolves to the bytes moved. */
+function writeOnce(fd: number, list: readonly Uint8Array[], pos: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const done = (err: NodeJS.ErrnoException | null, n: number): void => (err ? reject(err) : resolve(n));
+    if (list.length === 1) write(fd, list[0]!, 0, list[0]!.byteLength, pos, done);
+    else writev(fd, list.slice(0, IOV_BATCH), pos, done);
+  });
+}
+
 /** Fills every buffer from `position` on; a premature end of file is an `io` error. */
 export async function readFully(handle: FileHandle, buffers: readonly Uint8Array[], position: number): Promise<void> {
-  let list = [...buffers];
+  let list = coalesce(buffers);
   let pos = position;
   let remaining = total(list);
   while (remaining > 0) {
-    const first = list[0]!;
-    const { bytesRead } =
-      list.length === 1
-        ? await handle.read(first, 0, first.byteLength, pos)
-        : await handle.readv(list.slice(0, IOV_BATCH), pos);
+    const bytesRead = await readOnce(handle.fd, list, pos);
     if (bytesRead === 0) {
       throw new IoError(`read at byte ${pos}: unexpected end of file (did the file shrink? call refreshSize())`);
     }
     remaining -= bytesRead;
     pos += bytesRead;
-    list = advance(list, bytesRead);
+    if (remaining > 0) list = advance(list, bytesRead);
   }
 }
 
 /** Writes every buffer at `position` on, looping over short writes. */
 export async function writeFully(handle: FileHandle, buffers: readonly Uint8Array[], position: number): Promise<void> {
-  let list = [...buffers];
+  let list = coalesce(buffers);
   let pos = position;
   let remaining = total(list);
   while (remaining > 0) {
-    const first = list[0]!;
-    const { bytesWritten } =
-      list.length === 1
-        ? await handle.write(first, 0, first.byteLength, pos)
-        : await handle.writev(list.slice(0, IOV_BATCH), pos);
+    const bytesWritten = await writeOnce(handle.fd, list, pos);
     if (bytesWritten === 0) throw new IoError(`write at byte ${pos}: no progress`);
     remaining -= bytesWritten;
     pos += bytesWritten;
-    list = advance(list, bytesWritten);
+    if (remaining > 0) list = advance(list, bytesWritten);
   }
 }
 
