@@ -20,8 +20,10 @@ import {
   BLKIF_RSP_ERROR,
   BLKIF_RSP_OKAY,
   BLKIF_SEGMENTS_PER_INDIRECT_PAGE,
+  XEN_PAGE_SIZE,
 } from '../blkif/constants.js';
-import { BlkifStatus } from '../ring/status.js';
+import { BlkifStatus, statusMessage } from '../ring/status.js';
+import { ProtocolError } from '../errors.js';
 import type { BlockDevice } from '../block/types.js';
 import type { ForeignMapping, Platform, Port } from '../platform/types.js';
 import {
@@ -75,6 +77,7 @@ export class RingServer {
   private readonly answers: { id: [number, number]; op: number; status: number }[] = [];
   private flushScheduled = false;
   private stopped = false;
+  private broken = false;
   private readonly allocs: number[] = [];
   /**
    * The last barrier/flush still running: reads and writes taken after it
@@ -99,40 +102,59 @@ export class RingServer {
     };
     const slot = opts.abi === Abi.X86_32 ? BLKIF_REQUEST_BYTES_X86_32 : BLKIF_REQUEST_BYTES_X86_64;
     const pages = opts.ringRefs.length;
-    this.ring = platform.grants.mapForeign(opts.frontend, opts.ringRefs, false);
-    this.state = alloc(RING_STATE_BYTES, 64);
-    const n = engine.backRingAttach(this.state, this.ring.addresses[0]!, pages, slot);
-    if (n < 0) {
-      platform.grants.unmapForeign(this.ring);
-      for (const at of this.allocs) arena.release(at);
-      throw new Error(`cannot attach ring: status ${n}`);
+    let ring: ForeignMapping | undefined;
+    let port: Port | undefined;
+    try {
+      ring = platform.grants.mapForeign(opts.frontend, opts.ringRefs, false);
+      // The engine addresses a multi-page ring as one block. Real Xen maps the
+      // pages into one virtual area; the simulation maps them where they are,
+      // so a frontend that grants scattered pages is refused here, before the
+      // engine could walk past the first page into someone else's frames.
+      const base = ring.addresses[0]!;
+      if (!ring.addresses.every((a, i) => a === base + i * XEN_PAGE_SIZE)) {
+        throw new ProtocolError('ring pages are not contiguous');
+      }
+      this.state = alloc(RING_STATE_BYTES, 64);
+      const n = engine.backRingAttach(this.state, base, pages, slot);
+      if (n < 0) throw new ProtocolError(`cannot attach ring: ${statusMessage(n)}`);
+      this.nrEnts = n;
+      this.descs = alloc(n * REQUEST_DESC_BYTES, 8);
+      this.segArea = alloc(n * TAKE_SEGMENT_AREA_BYTES, 8);
+      this.rsps = alloc(n * COMPLETION_BYTES, 8);
+      this.indirectSegs = alloc(8 * BLKIF_SEGMENTS_PER_INDIRECT_PAGE * 8, 8);
+      this.indirectPages = alloc(8 * 4, 8);
+      port = platform.evtchn.bindInterdomain(opts.frontend, opts.remotePort);
+    } catch (err) {
+      // Undo whatever was acquired: a hostile frontend cycling bad keys must not drain us.
+      if (ring) platform.grants.unmapForeign(ring);
+      for (const at of this.allocs.splice(0)) arena.release(at);
+      throw err;
     }
-    this.nrEnts = n;
-    this.descs = alloc(n * REQUEST_DESC_BYTES, 8);
-    this.segArea = alloc(n * TAKE_SEGMENT_AREA_BYTES, 8);
-    this.rsps = alloc(n * COMPLETION_BYTES, 8);
-    this.indirectSegs = alloc(8 * BLKIF_SEGMENTS_PER_INDIRECT_PAGE * 8, 8);
-    this.indirectPages = alloc(8 * 4, 8);
+    this.ring = ring;
+    this.port = port;
     this.dv = new DataView(platform.memory.buffer);
     this.u8 = new Uint8Array(platform.memory.buffer);
     // Persistent-grant cap: what one full ring can carry unless configured (see grant-cache.ts).
     const perRequest = Math.max(BLKIF_MAX_SEGMENTS_PER_REQUEST, opts.features.maxIndirectSegments);
-    const maxPersistent = opts.features.maxPersistentGrants ?? n * perRequest;
+    const maxPersistent = opts.features.maxPersistentGrants ?? this.nrEnts * perRequest;
     this.grants = new GrantCache(platform.grants, opts.frontend, opts.persistent, maxPersistent);
-    this.port = platform.evtchn.bindInterdomain(opts.frontend, opts.remotePort);
     platform.evtchn.setHandler(this.port, () => this.onEvent());
     // Requests may already be waiting (a reconnecting frontend re-issues at once).
     queueMicrotask(() => this.onEvent());
   }
 
   private onEvent(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.broken) return;
     for (;;) {
-      const room = this.nrEnts - this.inflight;
-      if (room <= 0) return; // resumed when answers free room
+      // RING_REQUEST_CONS_OVERFLOW: taken but not yet published responses
+      // (running, or answered and waiting for flushAnswers) hold their slots.
+      const room = this.nrEnts - this.inflight - this.answers.length;
+      if (room <= 0) return; // resumed when answers are published
       const n = this.engine.blkifTakeRequests(this.state, this.descs, this.segArea, room, this.opts.abi);
       if (n < 0) {
-        this.onFatal(`frontend broke the ring: status ${n}`);
+        // Once: a broken ring is not re-reported on every later event.
+        this.broken = true;
+        this.onFatal(`frontend broke the ring: ${statusMessage(n)}`);
         return;
       }
       for (let i = 0; i < n; i++) this.start(this.read(i));
@@ -183,16 +205,24 @@ export class RingServer {
       case BLKIF_OP_WRITE_BARRIER:
       case BLKIF_OP_FLUSH_DISKCACHE: {
         if (t.op === BLKIF_OP_WRITE_BARRIER ? !f.barrier : !f.flushCache) return BLKIF_RSP_EOPNOTSUPP;
-        // Everything taken before this request completes first.
+        // Everything taken before this request completes first (captured now:
+        // once serve() returns, `running` holds this request too). Its own data,
+        // if it carries any (Linux: a write with REQ_PREFLUSH), goes next, then the flush.
         const before = [...this.running];
-        const done = Promise.all(before).then(() => this.device.flush());
+        const done = Promise.all(before).then(async () => {
+          if (t.nrSegments > 0) {
+            const st = await this.rw({ ...t, op: BLKIF_OP_WRITE });
+            if (st !== BLKIF_RSP_OKAY) return st;
+          }
+          await this.device.flush();
+          return BLKIF_RSP_OKAY;
+        });
         const settled = done.then(() => undefined, () => undefined);
         this.ordering = settled;
         void settled.then(() => {
           if (this.ordering === settled) this.ordering = undefined;
         });
-        await done;
-        return BLKIF_RSP_OKAY;
+        return done;
       }
       case BLKIF_OP_DISCARD:
         return this.discard(t);
@@ -295,7 +325,8 @@ export class RingServer {
   private flushAnswers(): void {
     this.flushScheduled = false;
     if (this.stopped) return;
-    const list = this.answers.splice(0);
+    // The response table holds nrEnts entries; room accounting keeps answers within it.
+    const list = this.answers.splice(0, this.nrEnts);
     for (let i = 0; i < list.length; i++) {
       const r = this.rsps + i * COMPLETION_BYTES;
       const a = list[i]!;
@@ -307,15 +338,20 @@ export class RingServer {
     }
     this.engine.blkifWriteResponses(this.state, this.rsps, list.length, this.opts.abi);
     if (this.engine.pushResponsesAndCheckNotify(this.state)) this.platform.evtchn.notify(this.port);
+    if (this.answers.length > 0) return this.flushAnswers();
     // Room freed: take what waited.
     this.onEvent();
   }
 
-  /** Stop serving: wait (bounded) for running I/O, unmap everything, close the port. */
+  /**
+   * Stop serving: take and answer nothing more, wait for the I/O already
+   * running (it works on mapped frontend pages: they must stay mapped until
+   * it is done), then unmap everything and close the port.
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
-    await Promise.race([Promise.all([...this.running]), new Promise((r) => setTimeout(r, 2000))]);
     this.stopped = true;
+    await Promise.allSettled([...this.running]);
     this.platform.evtchn.setHandler(this.port, null);
     this.platform.evtchn.close(this.port);
     this.grants.clear();
