@@ -40,8 +40,12 @@ export const enum BackAction {
 export function onFrontendState(back: XenbusState, front: XenbusState): BackAction {
   switch (front) {
     case XenbusState.Initialised:
-    case XenbusState.Connected:
       return back === XenbusState.InitWait ? BackAction.Connect : BackAction.None;
+    case XenbusState.Connected:
+      // Connected while we wait in InitWait is stale (left from a backend before
+      // us): its keys name a ring nobody set up for us. The frontend answers
+      // our InitWait with a fresh handshake and Initialised.
+      return BackAction.None;
     case XenbusState.Closing:
       return back === XenbusState.Connected || back === XenbusState.InitWait ? BackAction.Close : BackAction.None;
     case XenbusState.Closed:

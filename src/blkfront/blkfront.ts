@@ -24,10 +24,10 @@ import {
 import { ResizeNotifier } from '../block/resize.js';
 import type { BlockDevice, BlockInfo, ResizeListener } from '../block/types.js';
 import { validateDiscard, validateFlush, validateRead, validateWrite } from '../block/validate.js';
-import { DisconnectedError, IoError, ProtocolError, TimeoutError, UnsupportedError, XenpvError } from '../errors.js';
+import { DisconnectedError, InvalidArgumentError, IoError, ProtocolError, TimeoutError, UnsupportedError, XenpvError } from '../errors.js';
 import type { Platform, XsWatch } from '../platform/types.js';
 import { Abi, type RingEngine } from '../ring/engine.js';
-import { readBackendInfo, readBackendLimits, MAX_INDIRECT_SEGMENTS, type BackendInfo } from './features.js';
+import { readBackendInfo, readBackendLimits, MAX_INDIRECT_SEGMENTS, MAX_QUEUES, MAX_RING_PAGE_ORDER, type BackendInfo } from './features.js';
 import { writeFrontendKeys } from './handshake.js';
 import { DeferredUngrant, PerRequestPages, PersistentPages, type PageSupply } from './page-supply.js';
 import { RequestQueue } from './request-queue.js';
@@ -55,6 +55,8 @@ export interface BlkfrontOptions {
   connectTimeoutMs?: number;
   /** How long disconnect() lets requests in flight finish, and then waits for the backend to close. Default 3 s. */
   disconnectTimeoutMs?: number;
+  /** Spurious events (no response) tolerated on a ring before failing the device. Default 100 000. */
+  eventStormLimit?: number;
 }
 
 /** Counters for tests and tools. */
@@ -101,6 +103,7 @@ export class Blkfront implements BlockDevice {
 
   /** Attach to the device whose frontend directory is `opts.frontend`; resolves once Connected. */
   static async attach(platform: Platform, opts: BlkfrontOptions): Promise<Blkfront> {
+    checkOptions(opts);
     const dev = new Blkfront(platform, opts);
     await dev.start();
     return dev;
@@ -143,11 +146,14 @@ export class Blkfront implements BlockDevice {
     }
   }
 
-  /** Run `fn` after everything queued before it; errors fail the device. */
+  /** Run `fn` after everything queued before it; errors fail the device. The chain never stays rejected. */
   private enqueue(fn: () => Promise<void>): void {
-    this.chain = this.chain.then(fn).catch((err: unknown) =>
-      this.fail(err instanceof XenpvError ? err : new ProtocolError(`frontend: ${String(err)}`, { cause: err })),
-    );
+    this.chain = this.chain
+      .then(fn)
+      .catch((err: unknown) =>
+        this.fail(err instanceof XenpvError ? err : new ProtocolError(`frontend: ${String(err)}`, { cause: err })),
+      )
+      .catch(() => undefined);
   }
 
   private async onBackendChanged(): Promise<void> {
@@ -163,10 +169,19 @@ export class Blkfront implements BlockDevice {
         return this.refresh();
       case Action.Suspend:
         return this.suspend();
-      case Action.Restart:
-        await this.suspend();
-        return this.setup();
+      case Action.Reset:
+        return this.reset();
+      case Action.Rearm:
+        return this.platform.xenstore.write(`${this.opts.frontend}/state`, String(XenbusState.Initialising));
     }
+  }
+
+  /**
+   * True when the device failed or closed while an action was awaiting
+   * xenstore: the action must stop without touching driver state or keys.
+   */
+  private stale(): boolean {
+    return this.failure !== undefined || this.driver === DriverState.Closing || this.driver === DriverState.Closed;
   }
 
   // ------------------------------------------------------------ handshake
@@ -174,6 +189,7 @@ export class Blkfront implements BlockDevice {
   private async setup(): Promise<void> {
     const xs = this.platform.xenstore;
     const limits = await readBackendLimits(xs, this.backendPath);
+    if (this.stale()) return;
     const order = Math.min(limits.maxRingPageOrder, this.opts.maxRingPageOrder ?? 2);
     const nq = Math.min(limits.maxQueues, this.opts.queues ?? 1);
     const abi = this.opts.abi ?? Abi.X86_64;
@@ -186,6 +202,7 @@ export class Blkfront implements BlockDevice {
         ringPages: 1 << order,
         abi,
         maxIndirectSegments: indirectCap,
+        eventStormLimit: this.opts.eventStormLimit,
       }, {
         completed: (req, status) => this.completed(req, status),
         fatal: (err) => void this.fail(err),
@@ -199,7 +216,10 @@ export class Blkfront implements BlockDevice {
       abi,
       persistent: this.opts.persistent ?? true,
     });
+    // fail()/close() tear down this.queues themselves; just stop here.
+    if (this.stale()) return;
     await xs.write(`${this.opts.frontend}/state`, String(XenbusState.Initialised));
+    if (this.stale()) return;
     this.driver = DriverState.Initialised;
     // The backend may have gone Connected before our watch fired: look again.
     this.enqueue(() => this.onBackendChanged());
@@ -224,17 +244,22 @@ export class Blkfront implements BlockDevice {
   private async connect(): Promise<void> {
     const xs = this.platform.xenstore;
     const info = await readBackendInfo(xs, this.backendPath);
+    if (this.stale()) return;
     const persistent = (this.opts.persistent ?? true) && info.persistent;
     this.pages = persistent
       ? new PersistentPages(this.platform.grants, this.backendId, this.deferred)
       : new PerRequestPages(this.platform.grants, this.backendId, this.deferred);
     const indirect = this.opts.indirect === false ? 0 : info.maxIndirectSegments;
     this.maxPages = Math.max(11, Math.min(indirect, MAX_INDIRECT_SEGMENTS));
+    const before = this.currentInfo;
     this.backend = info;
-    this.currentInfo = toBlockInfo(info, this.maxPages > 11 ? this.maxPages : 0);
+    this.currentInfo = this.blockInfo();
     await xs.write(`${this.opts.frontend}/state`, String(XenbusState.Connected));
+    if (this.stale()) return;
     this.driver = DriverState.Connected;
     this.connected.resolve();
+    // A backend that came back with another size is a resize too.
+    if (before && before.sizeSectors !== this.currentInfo.sizeSectors) this.resize.emit(this.currentInfo);
     this.resplitWaiting();
     this.pump();
   }
@@ -243,19 +268,27 @@ export class Blkfront implements BlockDevice {
     const v = await this.platform.xenstore.tryRead(`${this.backendPath}/sectors`);
     if (v === undefined || !this.backend) return;
     const info = await readBackendInfo(this.platform.xenstore, this.backendPath);
-    if (info.sectors512 === this.backend.sectors512) return;
+    if (this.stale() || info.sectors512 === this.backend.sectors512) return;
     this.backend = { ...this.backend, sectors512: info.sectors512 };
-    this.currentInfo = toBlockInfo(this.backend, this.maxPages > 11 ? this.maxPages : 0);
+    this.currentInfo = this.blockInfo();
     this.resize.emit(this.currentInfo);
   }
 
-  /** The backend went away: keep every request, drop the rings, wait for a backend. */
+  /** The backend went away: keep every request, drop the rings, close our side, wait for a backend. */
   private async suspend(): Promise<void> {
     this.driver = DriverState.Suspended;
     this.reconnects++;
-    const orphans = this.teardownRings();
-    this.waiting.unshift(orphans);
-    await this.platform.xenstore.write(`${this.opts.frontend}/state`, String(XenbusState.Initialising));
+    this.waiting.unshift(this.teardownRings());
+    await this.platform.xenstore.write(`${this.opts.frontend}/state`, String(XenbusState.Closed));
+    // The backend may already be Closed or waiting again: look once more.
+    this.enqueue(() => this.onBackendChanged());
+  }
+
+  /** A backend that is not ours to use (see Action.Reset): close our side so it closes too. */
+  private async reset(): Promise<void> {
+    this.driver = DriverState.Suspended;
+    this.waiting.unshift(this.teardownRings());
+    await this.platform.xenstore.write(`${this.opts.frontend}/state`, String(XenbusState.Closed));
   }
 
   private teardownRings(): RingRequest[] {
@@ -310,7 +343,12 @@ export class Blkfront implements BlockDevice {
     else if (op === BLKIF_OP_WRITE_BARRIER) b.barrier = false;
     else if (op === BLKIF_OP_DISCARD) b.discard = false;
     else return;
-    this.currentInfo = toBlockInfo(b, this.maxPages > 11 ? this.maxPages : 0);
+    this.currentInfo = this.blockInfo();
+  }
+
+  /** BlockInfo for the current backend and negotiated indirect segments. */
+  private blockInfo(): BlockInfo {
+    return toBlockInfo(this.backend!, this.maxPages > 11 ? this.maxPages : 0);
   }
 
   private submit(io: IoOp, reqs: RingRequest[]): Promise<void> {
@@ -365,6 +403,9 @@ export class Blkfront implements BlockDevice {
     validateFlush(info);
     // Flush covers writes completed before this call: let those in flight land first.
     await Promise.all([...this.writes]);
+    // The device may have failed or started closing while we waited: nothing
+    // would ever issue (or reject) a request queued now.
+    this.gate();
     const op = this.backend!.flush ? BLKIF_OP_FLUSH_DISKCACHE : BLKIF_OP_WRITE_BARRIER;
     const io = new IoOp();
     return this.submit(io, [controlRequest(io, op)]);
@@ -465,6 +506,24 @@ export class Blkfront implements BlockDevice {
       deferredGrants: this.deferred.pending,
     };
   }
+}
+
+function checkOptions(o: BlkfrontOptions): void {
+  const int = (field: keyof BlkfrontOptions, lo: number, hi: number): void => {
+    const v = o[field];
+    if (v === undefined) return;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
+      throw new InvalidArgumentError(field, `must be an integer in ${lo}..${hi}, got ${String(v)}`);
+    }
+  };
+  if (typeof o.frontend !== 'string' || !o.frontend.startsWith('/')) {
+    throw new InvalidArgumentError('frontend', 'must be an absolute xenstore path');
+  }
+  int('maxRingPageOrder', 0, MAX_RING_PAGE_ORDER);
+  int('queues', 1, MAX_QUEUES);
+  int('connectTimeoutMs', 1, 3_600_000);
+  int('disconnectTimeoutMs', 0, 3_600_000);
+  int('eventStormLimit', 1, Number.MAX_SAFE_INTEGER);
 }
 
 function toBlockInfo(b: BackendInfo, indirectSegments: number): BlockInfo {

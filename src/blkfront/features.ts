@@ -4,9 +4,9 @@
  * missing required key or a malformed value is a `protocol` error that
  * fails the attach, never an exception from deep inside a parser.
  */
-import { ProtocolError } from '../errors.js';
+import { ProtocolError, UnsupportedError } from '../errors.js';
 import type { XsOps } from '../platform/types.js';
-import { VDISK_CDROM, VDISK_READONLY, VDISK_REMOVABLE } from '../blkif/constants.js';
+import { VDISK_CDROM, VDISK_READONLY, VDISK_REMOVABLE, XEN_PAGE_SIZE } from '../blkif/constants.js';
 
 /** Limits we use, whatever a backend offers beyond them (offers are clamped). */
 export const MAX_RING_PAGE_ORDER = 4; // 16 pages, Linux's XENBUS_MAX_RING_GRANT_ORDER
@@ -81,10 +81,15 @@ export async function readBackendLimits(xs: XsOps, backend: string): Promise<Bac
 
 /** Everything the backend publishes for Connected. */
 export async function readBackendInfo(xs: XsOps, backend: string): Promise<BackendInfo> {
-  const sectors512 = await required(xs, backend, 'sectors', (1n << 64n) - 1n);
+  // Sector arithmetic runs on JS numbers: a disk past 2^53 512-byte sectors (4 EiB) is refused, not rounded.
+  const sectors512 = await required(xs, backend, 'sectors', BigInt(Number.MAX_SAFE_INTEGER));
   const sectorSize = Number(await optional(xs, backend, 'sector-size', 1n << 20n, 512n));
   if (sectorSize < 512 || !isPow2(sectorSize)) {
     throw new ProtocolError(`backend key sector-size: ${sectorSize} is not a power of two >= 512`);
+  }
+  if (sectorSize > XEN_PAGE_SIZE) {
+    // A segment covers at most one page: a larger logical sector cannot be transferred.
+    throw new UnsupportedError(`backend sector-size ${sectorSize} is larger than a page (${XEN_PAGE_SIZE})`);
   }
   const physicalSectorSize = Number(await optional(xs, backend, 'physical-sector-size', 1n << 24n, BigInt(sectorSize)));
   if (physicalSectorSize < sectorSize || physicalSectorSize % sectorSize !== 0) {
@@ -96,10 +101,15 @@ export async function readBackendInfo(xs: XsOps, backend: string): Promise<Backe
   const info = Number(await optional(xs, backend, 'info', 0xffffffffn, 0n));
   const flag = async (key: string): Promise<boolean> => (await optional(xs, backend, key, 1n, 0n)) === 1n;
   const discard = await flag('feature-discard');
-  const granularity = Number(await optional(xs, backend, 'discard-granularity', 1n << 32n, 0n));
-  const alignment = Number(await optional(xs, backend, 'discard-alignment', 1n << 32n, 0n));
+  let granularity = Number(await optional(xs, backend, 'discard-granularity', 0xffffffffn, 0n));
+  let alignment = Number(await optional(xs, backend, 'discard-alignment', 0xffffffffn, 0n));
   if (discard && granularity !== 0 && granularity % 512 !== 0) {
     throw new ProtocolError(`backend key discard-granularity: ${granularity} is not a multiple of 512`);
+  }
+  if (granularity % sectorSize !== 0 || alignment % sectorSize !== 0) {
+    // Not in whole logical sectors: unusable as given; discard by sector instead.
+    granularity = sectorSize;
+    alignment = 0;
   }
   const indirect = Number(await optional(xs, backend, 'feature-max-indirect-segments', 0xffffffffn, 0n));
   return {

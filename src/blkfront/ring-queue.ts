@@ -15,7 +15,6 @@ import {
   BLKIF_OP_INDIRECT,
   BLKIF_OP_READ,
   BLKIF_OP_WRITE,
-  BLKIF_RSP_EOPNOTSUPP,
   BLKIF_RSP_OKAY,
   BLKIF_SEGMENTS_PER_INDIRECT_PAGE,
   BLKIF_MAX_SEGMENTS_PER_REQUEST,
@@ -42,6 +41,8 @@ export interface QueueOptions {
   abi: Abi;
   /** 0 = direct requests only. */
   maxIndirectSegments: number;
+  /** Spurious events tolerated before failing the device. Default EVENT_STORM_LIMIT. */
+  eventStormLimit?: number;
 }
 
 export interface QueueEvents {
@@ -111,10 +112,19 @@ export class RingQueue {
     this.u8 = new Uint8Array(platform.memory.buffer);
     this.u8.fill(0, this.shadow, this.shadow + this.nrEnts);
 
-    this.ring = platform.grants.grantPages(opts.backend, opts.ringPages);
-    const n = engine.frontRingInit(this.state, this.ring.addresses[0]!, opts.ringPages, slot);
-    if (n < 0) throw statusToError(n, 'ringPages');
-    this.port = platform.evtchn.allocUnbound(opts.backend);
+    let ring: GrantedPages | undefined;
+    try {
+      ring = platform.grants.grantPages(opts.backend, opts.ringPages);
+      const n = engine.frontRingInit(this.state, ring.addresses[0]!, opts.ringPages, slot);
+      if (n < 0) throw statusToError(n, 'ringPages');
+      this.port = platform.evtchn.allocUnbound(opts.backend);
+    } catch (err) {
+      // Undo what was acquired: nothing of a ring that never existed stays behind.
+      if (ring) deferred.ungrant(ring);
+      for (const at of this.allocs.splice(0)) arena.release(at);
+      throw err;
+    }
+    this.ring = ring;
     platform.evtchn.setHandler(this.port, () => this.onEvent());
   }
 
@@ -150,6 +160,8 @@ export class RingQueue {
     const ids: number[] = [];
     for (; n < room; n++) {
       const req = batch[n]!;
+      // Another part of its operation already failed: nothing waits for this one.
+      if (req.io.isSettled) continue;
       if (!this.acquirePages(req)) {
         if (this.pages.leased === 0) {
           // Nothing will come back to free pages: this request can never be issued.
@@ -159,9 +171,18 @@ export class RingQueue {
         break;
       }
       const id = this.freeIds.pop()!;
-      ids.push(id);
       this.inflight[id] = req;
-      this.describe(req, id, this.descs + ids.length * REQUEST_DESC_BYTES - REQUEST_DESC_BYTES);
+      try {
+        this.describe(req, id, this.descs + ids.length * REQUEST_DESC_BYTES);
+      } catch (err) {
+        // Its caller's buffer went away: give the slot back and fail that operation only.
+        this.inflight[id] = undefined;
+        this.freeIds.push(id);
+        this.releasePages(req);
+        req.io.fail(asXenpvError(err));
+        continue;
+      }
+      ids.push(id);
     }
     if (ids.length === 0) return n;
     const done = this.engine.blkifWriteRequests(this.state, this.shadow, this.descs, ids.length, this.opts.abi);
@@ -211,6 +232,8 @@ export class RingQueue {
       return;
     }
     const lease = req.lease!;
+    // A caller buffer detached or shrunk in flight throws here (InvalidArgumentError);
+    // issue() fails just that operation.
     if (req.op === BLKIF_OP_WRITE) req.io.stream!.copy(this.u8, lease.addresses, req.byteOffset, req.byteLength, true);
     for (let p = 0; p < req.nPages; p++) dv.setUint32(this.stagingGrefs + p * 4, lease.grefs[p]!, true);
     const sectors512 = req.byteLength / 512;
@@ -237,8 +260,17 @@ export class RingQueue {
     dv.setUint32(d + 24, grefs, true);
   }
 
-  /** Event channel fired: reap until the final check finds the ring empty. */
+  /** Event channel fired: reap; anything unexpected fails the device rather than escaping. */
   private onEvent(): void {
+    try {
+      this.reap();
+    } catch (err) {
+      this.events.fatal(new ProtocolError(`frontend: ${String(err)}`, { cause: err }));
+    }
+  }
+
+  /** Reap until the final check finds the ring empty. */
+  private reap(): void {
     if (this.dead) return;
     let reaped = 0;
     for (;;) {
@@ -261,8 +293,8 @@ export class RingQueue {
     if (reaped > 0) {
       this.spurious = 0;
       this.events.drained();
-    } else if (++this.spurious > EVENT_STORM_LIMIT) {
-      this.events.fatal(new ProtocolError(`event storm: ${EVENT_STORM_LIMIT} events without a response`));
+    } else if (++this.spurious > (this.opts.eventStormLimit ?? EVENT_STORM_LIMIT)) {
+      this.events.fatal(new ProtocolError(`event storm: ${this.opts.eventStormLimit ?? EVENT_STORM_LIMIT} events without a response`));
     }
   }
 
@@ -272,21 +304,25 @@ export class RingQueue {
     if (!req) return;
     this.inflight[id] = undefined;
     this.freeIds.push(id);
-    if (req.lease) {
-      const readOk = status === BLKIF_RSP_OKAY && req.op === BLKIF_OP_READ;
-      if (readOk && !req.io.isSettled) req.io.stream!.copy(this.u8, req.lease.addresses, req.byteOffset, req.byteLength, false);
-      this.pages.release(req.lease);
-      req.lease = undefined;
+    if (req.lease && status === BLKIF_RSP_OKAY && req.op === BLKIF_OP_READ && !req.io.isSettled) {
+      try {
+        req.io.stream!.copy(this.u8, req.lease.addresses, req.byteOffset, req.byteLength, false);
+      } catch (copyErr) {
+        err ??= asXenpvError(copyErr); // the caller's buffer went away
+      }
     }
-    if (req.indirect) {
-      this.pages.release(req.indirect);
-      req.indirect = undefined;
-    }
+    this.releasePages(req);
     if (err) {
-      req.io.fail(err as never);
+      req.io.fail(asXenpvError(err));
       return;
     }
-    this.events.completed(req, status === BLKIF_RSP_EOPNOTSUPP ? BLKIF_RSP_EOPNOTSUPP : status);
+    this.events.completed(req, status);
+  }
+
+  private releasePages(req: RingRequest): void {
+    if (req.lease) this.pages.release(req.lease);
+    if (req.indirect) this.pages.release(req.indirect);
+    req.lease = req.indirect = undefined;
   }
 
   /**
@@ -296,22 +332,30 @@ export class RingQueue {
    * many ring grants a still-mapping peer kept (their end is deferred).
    */
   teardown(): { orphans: RingRequest[]; leakedGrants: number } {
+    if (this.dead) return { orphans: [], leakedGrants: 0 };
     this.dead = true;
     const orphans: RingRequest[] = [];
     for (let id = 0; id < this.nrEnts; id++) {
       const req = this.inflight[id];
       if (!req) continue;
       this.inflight[id] = undefined;
-      if (req.lease) this.pages.release(req.lease);
-      if (req.indirect) this.pages.release(req.indirect);
-      req.lease = req.indirect = undefined;
+      this.releasePages(req);
       orphans.push(req);
     }
     this.freeIds.length = 0;
-    this.platform.evtchn.setHandler(this.port, null);
-    this.platform.evtchn.close(this.port);
+    // Best effort: a port already closed (the platform disposed) must not stop the teardown.
+    try {
+      this.platform.evtchn.setHandler(this.port, null);
+      this.platform.evtchn.close(this.port);
+    } catch {
+      // nothing left to close
+    }
     const leakedGrants = this.deferred.ungrant(this.ring);
     for (const at of this.allocs.splice(0)) this.arena.release(at);
     return { orphans, leakedGrants };
   }
+}
+
+function asXenpvError(err: unknown): XenpvError {
+  return err instanceof XenpvError ? err : new IoError(String(err), { cause: err });
 }

@@ -8,6 +8,7 @@
  * of each page (so only the last page of a request can be partial).
  */
 import { XEN_PAGE_SIZE } from '../blkif/constants.js';
+import { InvalidArgumentError } from '../errors.js';
 
 export interface Chunk {
   /** Start of this chunk on disk, in 512-byte units (a safe integer: disks < 4 EiB). */
@@ -50,6 +51,16 @@ export class ByteStream {
     this.length = at;
   }
 
+  /** A caller may transfer or resize a buffer while its I/O is in flight: refuse, never copy out of bounds. */
+  private checkIntact(): void {
+    for (let i = 0; i < this.buffers.length; i++) {
+      const expected = (i + 1 < this.starts.length ? this.starts[i + 1]! : this.length) - this.starts[i]!;
+      if (this.buffers[i]!.byteLength !== expected) {
+        throw new InvalidArgumentError(`buffers[${i}]`, 'was detached or resized while its I/O was in flight');
+      }
+    }
+  }
+
   /** Index of the buffer holding stream offset `off` (binary search). */
   private bufferAt(off: number): number {
     let lo = 0;
@@ -74,6 +85,7 @@ export class ByteStream {
    * machine, shared Wasm memory to a plain buffer).
    */
   copy(mem: Uint8Array, pages: ArrayLike<number>, off: number, len: number, toPages: boolean): void {
+    this.checkIntact();
     let b = this.bufferAt(off);
     let inBuf = off - this.starts[b]!;
     let page = 0;

@@ -30,13 +30,29 @@ export const enum Action {
   Connect = 'connect',
   /** While connected: re-read `sectors` (resize). */
   Refresh = 'refresh',
-  /** Tear down the ring but keep requests; wait for a backend. */
+  /**
+   * The backend left Connected: tear the rings down but keep every request,
+   * write Closed (acknowledging a closing backend, as xenbus_frontend_closed
+   * does), and wait for a backend to come back.
+   */
   Suspend = 'suspend',
-  /** Suspend, then set up again at once (backend restarted behind our back). */
-  Restart = 'restart',
+  /**
+   * A backend is Connected or Closing but not with us (it predates our
+   * handshake: a restarted frontend, a stale backend): write Closed so it
+   * closes, instead of connecting to a ring nobody set up for it.
+   */
+  Reset = 'reset',
+  /** The backend is Closed: write Initialising, which makes it offer InitWait again. */
+  Rearm = 'rearm',
 }
 
-/** What the frontend does when the backend's state node reads `backend`. */
+/**
+ * What the frontend does when the backend's state node reads `backend`.
+ *
+ * Reconnection follows Linux's blkback: frontend Closed → backend Closed →
+ * frontend Initialising → backend InitWait → Setup. A backend's Connected
+ * is only trusted after our own Initialised (we set up only from InitWait).
+ */
 export function onBackendState(driver: DriverState, backend: XenbusState): Action {
   switch (driver) {
     case DriverState.Closing:
@@ -49,10 +65,15 @@ export function onBackendState(driver: DriverState, backend: XenbusState): Actio
         case XenbusState.InitWait:
           return Action.Setup;
         case XenbusState.Connected:
-          // A backend that skipped InitWait (or we missed it): set up now,
-          // the Connected that follows our Initialised completes the job.
-          return Action.Setup;
-        default:
+        case XenbusState.Closing:
+          return Action.Reset;
+        case XenbusState.Closed:
+          return Action.Rearm;
+        case XenbusState.Unknown:
+        case XenbusState.Initialising:
+        case XenbusState.Initialised:
+        case XenbusState.Reconfiguring:
+        case XenbusState.Reconfigured:
           return Action.None;
       }
     case DriverState.Initialised:
@@ -64,7 +85,10 @@ export function onBackendState(driver: DriverState, backend: XenbusState): Actio
         case XenbusState.Unknown:
         case XenbusState.Initialising: // the backend restarted under us
           return Action.Suspend;
-        default:
+        case XenbusState.InitWait: // what we set up from; seen again on a re-read
+        case XenbusState.Initialised:
+        case XenbusState.Reconfiguring:
+        case XenbusState.Reconfigured:
           return Action.None;
       }
     case DriverState.Connected:
@@ -75,11 +99,11 @@ export function onBackendState(driver: DriverState, backend: XenbusState): Actio
         case XenbusState.Closed:
         case XenbusState.Unknown:
         case XenbusState.Initialising:
+        case XenbusState.InitWait: // a new backend is already waiting
           return Action.Suspend;
-        case XenbusState.InitWait:
-          // A new backend is already waiting for us.
-          return Action.Restart;
-        default:
+        case XenbusState.Initialised:
+        case XenbusState.Reconfiguring:
+        case XenbusState.Reconfigured:
           return Action.None;
       }
   }
