@@ -12,8 +12,8 @@ import { Blkfront } from '../src/blkfront/blkfront.js';
 import type { BlockInfo } from '../src/block/types.js';
 import { createEngine } from '../src/ring/index.js';
 import { Simulation } from '../src/sim/simulation.js';
-import { HostileBackend } from './harness/hostile-backend.js';
-import { createWorld, type World } from './harness/world.js';
+import { HostileBackend } from '../tools/fuzz/peers/hostile-backend.js';
+import { createWorld, type World } from '../tools/fuzz/peers/world.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'xenpv-features-'));
 let sim: Simulation | undefined;

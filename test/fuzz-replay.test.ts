@@ -11,6 +11,9 @@ import { toJson } from '../tools/fuzz/serialize.js';
 
 /** Cases per target in CI; `FUZZ_RUNS` overrides (e.g. 20 for a quick local run). */
 const RUNS = Number(process.env.FUZZ_RUNS ?? 200);
+/** The driver targets build a whole simulated machine per case (tens of ms): fewer cases. */
+const DRIVER_RUNS: Record<string, number> = { frontend: 60, backend: 100 };
+const runsFor = (name: string): number => (process.env.FUZZ_RUNS ? RUNS : DRIVER_RUNS[name] ?? RUNS);
 /** Fixed seed so CI is reproducible; `FUZZ_SEED` overrides. */
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed);
 
@@ -36,10 +39,10 @@ describe('saved fuzz cases replay', () => {
 
 describe('fuzz targets, short seeded budget', () => {
   for (const name of TARGET_NAMES) {
-    it(`${name}: ${RUNS} cases from seed ${SEED} hold every invariant`, async () => {
+    it(`${name}: ${runsFor(name)} cases from seed ${SEED} hold every invariant`, async () => {
       const lines: string[] = [];
       const t = await loadTarget(name);
-      const result = await runFuzz(t, { seed: SEED, runs: RUNS, timeSec: 20, save: false, progressMs: 0, watchdogMs: 0, log: (l) => lines.push(l) });
+      const result = await runFuzz(t, { seed: SEED, runs: runsFor(name), timeSec: 20, save: false, progressMs: 0, watchdogMs: 0, log: (l) => lines.push(l) });
       if (result.failed) {
         throw new Error(`${lines.join('\n')}\ncase: ${toJson(result.counterexample)}`);
       }

@@ -4,15 +4,15 @@
  * leaves nothing in flight, no port open and no grant unaccounted for, and
  * the process lives. Nonsense xenstore keys fail the attach the same way.
  *
- * The backend is test/harness/hostile-backend.ts: raw ring accesses written
+ * The backend is tools/fuzz/peers/hostile-backend.ts: raw ring accesses written
  * from blkif.h, independent of the engine under test.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Blkfront, type BlkfrontOptions } from '../src/blkfront/blkfront.js';
 import { createEngine } from '../src/ring/index.js';
-import { HDR_RSP_PROD, OP_READ, OP_WRITE, RSP_ERROR, RSP_OKAY, Xb } from './harness/blkif-wire.js';
-import { DEFAULT_PROBE_KEYS, HostileBackend, type Received } from './harness/hostile-backend.js';
-import { createWorld, eventually, within, type World } from './harness/world.js';
+import { HDR_RSP_PROD, OP_READ, OP_WRITE, RSP_ERROR, RSP_OKAY, Xb } from '../tools/fuzz/peers/blkif-wire.js';
+import { DEFAULT_PROBE_KEYS, HostileBackend, type Received } from '../tools/fuzz/peers/hostile-backend.js';
+import { createWorld, eventually, within, type World } from '../tools/fuzz/peers/world.js';
 
 const DEADLINE = 5000;
 const unhandled: unknown[] = [];

@@ -3,7 +3,7 @@
  * BLKIF_RSP_ERROR / EOPNOTSUPP echoing their id and operation, the backend
  * keeps serving valid requests after them (checked on the MemoryBlockDevice),
  * a req_prod jump stops that ring (Closed) without crashing, state flapping
- * leaves nothing mapped. The frontend is test/harness/hostile-frontend.ts:
+ * leaves nothing mapped. The frontend is tools/fuzz/peers/hostile-frontend.ts:
  * raw ring bytes written from blkif.h, independent of the engine under test.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -23,9 +23,9 @@ import {
   Xb,
   type Segment,
   type WireRequest,
-} from './harness/blkif-wire.js';
-import { HostileFrontend } from './harness/hostile-frontend.js';
-import { createWorld, eventually, type World } from './harness/world.js';
+} from '../tools/fuzz/peers/blkif-wire.js';
+import { HostileFrontend } from '../tools/fuzz/peers/hostile-frontend.js';
+import { createWorld, eventually, type World } from '../tools/fuzz/peers/world.js';
 
 const DISK_BYTES = 1 << 20; // 2048 sectors
 const unhandled: unknown[] = [];

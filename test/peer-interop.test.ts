@@ -31,7 +31,7 @@ import {
   verifyWhole,
   type Machine,
 } from './peers/interop.js';
-import { eventually, within } from './harness/world.js';
+import { eventually, within } from '../tools/fuzz/peers/world.js';
 
 const SECTORS = 16384; // 8 MiB disks
 const DISK_BYTES = SECTORS * 512;

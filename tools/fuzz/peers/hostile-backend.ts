@@ -9,8 +9,8 @@
  * By default it serves a memory disk correctly; a test replaces
  * `onRequest` to misbehave.
  */
-import type { ForeignMapping } from '../../src/platform/types.js';
-import type { SimPlatform } from '../../src/platform/sim/domain.js';
+import type { ForeignMapping } from '../../../src/platform/types.js';
+import type { SimPlatform } from '../../../src/platform/sim/domain.js';
 import {
   HDR_REQ_EVENT,
   HDR_REQ_PROD,
@@ -114,10 +114,14 @@ export class HostileBackend {
   /** Wait until the frontend's state is one of `states`. */
   async awaitFrontend(states: number[], ms = 3000): Promise<number> {
     let seen = -1;
-    // A frontend that gave up (Closed) will not come back: stop waiting at once.
+    // A frontend that gave up stays Closed: stop waiting once it has for a while.
+    // (A reconnecting frontend passes through Closed, as Linux's does, and moves on.)
+    let closedSince: number | undefined;
     const ok = await eventually(async () => {
       seen = await this.frontendState();
-      return states.includes(seen) || seen === Xb.Closed;
+      if (seen !== Xb.Closed) closedSince = undefined;
+      else closedSince ??= Date.now();
+      return states.includes(seen) || (closedSince !== undefined && Date.now() - closedSince > 300);
     }, ms);
     if (ok && !states.includes(seen)) throw new Error(`frontend closed (state ${seen}) while waiting for ${states.join(',')}`);
     if (!ok) throw new Error(`frontend state ${seen}, wanted one of ${states.join(',')}`);
@@ -153,7 +157,8 @@ export class HostileBackend {
   /** Full, correct handshake up to Connected (with `connectKeys` overriding the defaults). */
   async handshake(opts: { probe?: Record<string, string | undefined>; connect?: Record<string, string | undefined> } = {}): Promise<void> {
     await this.probe(opts.probe ?? DEFAULT_PROBE_KEYS);
-    await this.awaitFrontend([Xb.Initialised, Xb.Connected]);
+    // Only a fresh Initialised names a ring set up for us; a Connected seen now is stale.
+    await this.awaitFrontend([Xb.Initialised]);
     await this.mapRing();
     await this.writeKeys({ ...defaultConnectKeys(this.disk.byteLength), ...opts.connect });
     await this.setState(Xb.Connected);

@@ -5,8 +5,8 @@
  * a real frontend could: malformed requests, bad grants, garbage indirect
  * pages, req_prod jumps, and xenbus state flapping.
  */
-import type { SimPlatform } from '../../src/platform/sim/domain.js';
-import type { GrantedPages } from '../../src/platform/types.js';
+import type { SimPlatform } from '../../../src/platform/sim/domain.js';
+import type { GrantedPages } from '../../../src/platform/types.js';
 import {
   HDR_REQ_EVENT,
   HDR_REQ_PROD,

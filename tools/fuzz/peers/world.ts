@@ -4,10 +4,10 @@
  * every move the test scripts. Everything runs on this thread, so the test
  * can inspect both sides' grants, ports and state at any point.
  */
-import { createVbd, type VbdPaths } from '../../src/blkfront/toolstack.js';
-import type { SimPlatform } from '../../src/platform/sim/domain.js';
-import { Hypervisor } from '../../src/platform/sim/hypervisor.js';
-import { XenstoreServer } from '../../src/xenstore/server/server.js';
+import { createVbd, type VbdPaths } from '../../../src/blkfront/toolstack.js';
+import type { SimPlatform } from '../../../src/platform/sim/domain.js';
+import { Hypervisor } from '../../../src/platform/sim/hypervisor.js';
+import { XenstoreServer } from '../../../src/xenstore/server/server.js';
 
 export interface World {
   xenstored: XenstoreServer;
@@ -21,9 +21,9 @@ export interface World {
 export const XVDA = 51712;
 
 /** dom0 (frontend side) and a peer domain `peerDomid`, with a vbd between them. */
-export async function createWorld(opts: { peerDomid?: number; readOnly?: boolean } = {}): Promise<World> {
+export async function createWorld(opts: { peerDomid?: number; readOnly?: boolean; scratchBytes?: number; poolPages?: number } = {}): Promise<World> {
   const xenstored = new XenstoreServer();
-  const hv = Hypervisor.create({ xenstore: xenstored, scratchBytes: 32 << 20, poolPages: 4096 });
+  const hv = Hypervisor.create({ xenstore: xenstored, scratchBytes: opts.scratchBytes ?? 32 << 20, poolPages: opts.poolPages ?? 4096 });
   const dom0 = hv.createDomain('dom0', undefined, { domid: 0 });
   const peerDomid = opts.peerDomid ?? 5;
   const peer = hv.createDomain('peer', undefined, { domid: peerDomid });
