@@ -19,6 +19,8 @@
 #include <node.h>
 #include <v8.h>
 
+#include "throw.h"
+
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -41,21 +43,7 @@ using v8::SharedArrayBuffer;
 using v8::String;
 using v8::Value;
 
-void Throw(Isolate* iso, const std::string& msg, int err = 0, const char* syscall = nullptr) {
-  std::string text = msg;
-  if (err != 0) text += std::string(": ") + strerror(err);
-  Local<Value> exc = Exception::Error(String::NewFromUtf8(iso, text.c_str()).ToLocalChecked());
-  Local<Context> ctx = iso->GetCurrentContext();
-  if (err != 0) {
-    Local<Object> o = exc.As<Object>();
-    o->Set(ctx, String::NewFromUtf8Literal(iso, "errno"), Number::New(iso, err)).Check();
-    if (syscall != nullptr) {
-      o->Set(ctx, String::NewFromUtf8Literal(iso, "syscall"),
-             String::NewFromUtf8(iso, syscall).ToLocalChecked()).Check();
-    }
-  }
-  iso->ThrowException(exc);
-}
+using xenpv_native::Throw;
 
 // A non-negative integral double that fits exactly in 2^53.
 bool ToSize(Local<Value> v, uint64_t* out) {
@@ -112,9 +100,11 @@ void MapIntoMemory(const FunctionCallbackInfo<Value>& args) {
     Throw(iso, "fileOffset: not page-aligned");
     return;
   }
+  // Optional 6th argument: map read-only (gntdev maps a read-only grant only for PROT_READ).
+  const int prot = args.Length() > 5 && args[5]->IsTrue() ? PROT_READ : PROT_READ | PROT_WRITE;
   struct stat st;
   if (fstat(static_cast<int>(fd), &st) != 0) { Throw(iso, "fd", errno, "fstat"); return; }
-  void* at = mmap(r.base, r.length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+  void* at = mmap(r.base, r.length, prot, MAP_SHARED | MAP_FIXED,
                   static_cast<int>(fd), static_cast<off_t>(fileOffset));
   if (at == MAP_FAILED) { Throw(iso, "mmap", errno, "mmap"); return; }
 }

@@ -11,15 +11,17 @@
 // against the same headers (test/golden/xen-ioctl.c).
 //
 // Mapping the pages an ioctl set up (mmap(fd, index) over the Wasm memory)
-// goes through addon.cc's mapIntoMemory; only read-only foreign mappings,
-// which need PROT_READ (gntdev maps GNTMAP_readonly iff the vma is not
-// writable), come through mapIntoMemoryReadOnly here, with the same checks.
+// goes through addon.cc's mapIntoMemory; read-only foreign mappings pass its
+// readOnly flag (PROT_READ: gntdev maps GNTMAP_readonly iff the vma is not
+// writable).
 //
 // Each function returns its result or throws Error{errno, syscall}; the
 // TypeScript wrapper (xen-dev.ts) validates arguments first and turns these
 // into NativeError.
 #include <node.h>
 #include <v8.h>
+
+#include "throw.h"
 
 #include <cerrno>
 #include <cmath>
@@ -58,21 +60,7 @@ using v8::Value;
 // Largest grant batch one call accepts (gntdev's default limit is 64 Ki pages).
 constexpr uint64_t kMaxGrants = 65536;
 
-void Throw(Isolate* iso, const std::string& msg, int err = 0, const char* syscall = nullptr) {
-  std::string text = msg;
-  if (err != 0) text += std::string(": ") + strerror(err);
-  Local<Value> exc = Exception::Error(String::NewFromUtf8(iso, text.c_str()).ToLocalChecked());
-  Local<Context> ctx = iso->GetCurrentContext();
-  if (err != 0) {
-    Local<Object> o = exc.As<Object>();
-    o->Set(ctx, String::NewFromUtf8Literal(iso, "errno"), Number::New(iso, err)).Check();
-    if (syscall != nullptr) {
-      o->Set(ctx, String::NewFromUtf8Literal(iso, "syscall"),
-             String::NewFromUtf8(iso, syscall).ToLocalChecked()).Check();
-    }
-  }
-  iso->ThrowException(exc);
-}
+using xenpv_native::Throw;
 
 // A non-negative integral double no larger than `max`.
 bool ToUint(Local<Value> v, uint64_t max, uint64_t* out) {
@@ -282,39 +270,6 @@ void GntdevUnmapGrantRef(const FunctionCallbackInfo<Value>& args) {
   if (Ioctl(fd, IOCTL_GNTDEV_UNMAP_GRANT_REF, &op) < 0) { Throw(iso, "IOCTL_GNTDEV_UNMAP_GRANT_REF", errno, "ioctl"); return; }
 }
 
-// mapIntoMemoryReadOnly(sab, offset, fd, fileOffset, length): mapIntoMemory
-// with PROT_READ only. Same checks as addon.cc's ResolveRegion.
-void MapIntoMemoryReadOnly(const FunctionCallbackInfo<Value>& args) {
-  Isolate* iso = args.GetIsolate();
-  if (!args[0]->IsSharedArrayBuffer()) {
-    Throw(iso, "buffer: expected a SharedArrayBuffer (WebAssembly.Memory.buffer)");
-    return;
-  }
-  auto store = args[0].As<SharedArrayBuffer>()->GetBackingStore();
-  uint8_t* data = static_cast<uint8_t*>(store->Data());
-  const uint64_t byteLength = store->ByteLength();
-  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-  uint64_t offset = 0, fileOffset = 0, length = 0;
-  int fd = -1;
-  if (!ArgU32(iso, args, 1, "offset", 9007199254740991ull, &offset) || !ArgFd(iso, args, 2, &fd) ||
-      !ArgU32(iso, args, 3, "fileOffset", 9007199254740991ull, &fileOffset) ||
-      !ArgU32(iso, args, 4, "length", 9007199254740991ull, &length)) return;
-  if (length == 0) { Throw(iso, "length: must be > 0"); return; }
-  if (offset % page != 0) { Throw(iso, "offset: not page-aligned"); return; }
-  if (fileOffset % page != 0) { Throw(iso, "fileOffset: not page-aligned"); return; }
-  if (length % page != 0) { Throw(iso, "length: not a multiple of the page size"); return; }
-  if (offset > byteLength || length > byteLength - offset) {
-    Throw(iso, "length: region runs past the end of the buffer");
-    return;
-  }
-  if (reinterpret_cast<uintptr_t>(data) % page != 0) { Throw(iso, "buffer: backing store is not page-aligned"); return; }
-  struct stat st;
-  if (fstat(fd, &st) != 0) { Throw(iso, "fd", errno, "fstat"); return; }
-  void* at = mmap(data + offset, static_cast<size_t>(length), PROT_READ, MAP_SHARED | MAP_FIXED, fd,
-                  static_cast<off_t>(fileOffset));
-  if (at == MAP_FAILED) { Throw(iso, "mmap", errno, "mmap"); return; }
-}
-
 // -------------------------------------------------------------------- ABI
 
 #define XEN_ABI_ENTRY(name, value) \
@@ -374,6 +329,5 @@ void RegisterXenDev(Local<Object> exports) {
   NODE_SET_METHOD(exports, "gntallocSetUnmapNotify", GntallocSetUnmapNotify);
   NODE_SET_METHOD(exports, "gntdevMapGrantRef", GntdevMapGrantRef);
   NODE_SET_METHOD(exports, "gntdevUnmapGrantRef", GntdevUnmapGrantRef);
-  NODE_SET_METHOD(exports, "mapIntoMemoryReadOnly", MapIntoMemoryReadOnly);
   NODE_SET_METHOD(exports, "xenDevAbi", XenDevAbi);
 }

@@ -42,7 +42,7 @@ export interface XenDevAddon {
   gntallocSetUnmapNotify(fd: number, index: number, action: number, port: number): void;
   gntdevMapGrantRef(fd: number, domid: number, refs: number[]): number;
   gntdevUnmapGrantRef(fd: number, index: number, count: number): void;
-  mapIntoMemoryReadOnly(buffer: SharedArrayBuffer, offset: number, fd: number, fileOffset: number, length: number): void;
+  mapIntoMemory(buffer: SharedArrayBuffer, offset: number, fd: number, fileOffset: number, length: number, readOnly: boolean): void;
   xenDevAbi(): Record<string, number>;
 }
 
@@ -220,7 +220,7 @@ export function mapPagesReadOnly(
   } catch (cause) {
     throw new InvalidArgumentError('fd', `${fd} is not an open descriptor (${(cause as Error).message})`);
   }
-  call('mapIntoMemoryReadOnly', (a) => a.mapIntoMemoryReadOnly(buffer, offset, fd, fileOffset, length));
+  call('mapIntoMemory', (a) => a.mapIntoMemory(buffer, offset, fd, fileOffset, length, true));
 }
 
 /** Request numbers, struct sizes and offsets the addon was compiled with (for the ABI test). */
