@@ -1,13 +1,14 @@
 /**
  * Locates and loads the compiled addon, build/Release/xenpv_native.node.
  * This file runs both as src/native/load.ts (vitest) and as
- * dist/src/native/load.js (compiled), so it walks up from its own directory
- * to the first one holding binding.gyp or build/Release/xenpv_native.node.
+ * dist/src/native/load.js (compiled); the package root is found as every
+ * other compiled artefact's is (src/util/compiled.ts).
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { packageRoot as packageRootOf } from '../util/compiled.js';
 import { NativeError } from './errors.js';
 
 /** The raw addon surface (src/native/addon.cc). Prefer the checked wrappers in index.ts. */
@@ -20,17 +21,9 @@ export interface NativeAddon {
 
 const ADDON_RELATIVE = join('build', 'Release', 'xenpv_native.node');
 
-/** Repository (package) root: the nearest ancestor holding binding.gyp. */
+/** Repository (package) root, where build/Release lives. Works from src/ and dist/src/. */
 export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'binding.gyp')) || existsSync(join(dir, ADDON_RELATIVE))) return dir;
-    const up = dirname(dir);
-    if (up === dir) {
-      throw new NativeError(`cannot find the package root (binding.gyp) above ${fileURLToPath(import.meta.url)}`);
-    }
-    dir = up;
-  }
+  return packageRootOf(fileURLToPath(import.meta.url));
 }
 
 let cached: NativeAddon | undefined;

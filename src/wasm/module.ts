@@ -4,21 +4,11 @@
  * SCRATCH_BASE, where host tables start.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { XenpvError } from '../errors.js';
 import { SCRATCH_BASE } from '../memory/layout.js';
-
-/** The repo (or package) root: the nearest ancestor holding package.json. Works from src/ and dist/src/. */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new XenpvError('native', 'cannot find the xenpv package root (package.json) above src/wasm');
-    dir = up;
-  }
-}
+import { packageRoot } from '../util/compiled.js';
 
 const modules = new Map<string, WebAssembly.Module>();
 
@@ -27,7 +17,7 @@ export function xenpvModule(debug = false): WebAssembly.Module {
   const file = debug ? 'xenpv.debug.wasm' : 'xenpv.wasm';
   let mod = modules.get(file);
   if (mod) return mod;
-  const path = join(packageRoot(), 'dist', 'wasm', file);
+  const path = join(packageRoot(fileURLToPath(import.meta.url)), 'dist', 'wasm', file);
   if (!existsSync(path)) {
     throw new XenpvError('native', `${path} is missing: run \`npm run build\` (asbuild) first`);
   }
