@@ -24,6 +24,7 @@ import {
 } from '../blkif/constants.js';
 import { BlkifStatus, statusMessage } from '../ring/status.js';
 import { ProtocolError } from '../errors.js';
+import { ArenaScope } from '../memory/layout.js';
 import type { BlockDevice } from '../block/types.js';
 import type { ForeignMapping, Platform, Port } from '../platform/types.js';
 import {
@@ -78,7 +79,8 @@ export class RingServer {
   private flushScheduled = false;
   private stopped = false;
   private broken = false;
-  private readonly allocs: number[] = [];
+  /** This ring's engine tables in the domain's scratch. */
+  private readonly scratch: ArenaScope;
   /**
    * The last barrier/flush still running: reads and writes taken after it
    * wait for it. Undefined when none is, so the common case costs no await
@@ -94,12 +96,8 @@ export class RingServer {
     private readonly opts: RingServerOptions,
     private readonly onFatal: (why: string) => void,
   ) {
-    const arena = platform.scratch;
-    const alloc = (bytes: number, align: number): number => {
-      const at = arena.alloc(bytes, align);
-      this.allocs.push(at);
-      return at;
-    };
+    const scope = new ArenaScope(platform.scratch);
+    this.scratch = scope;
     const slot = opts.abi === Abi.X86_32 ? BLKIF_REQUEST_BYTES_X86_32 : BLKIF_REQUEST_BYTES_X86_64;
     const pages = opts.ringRefs.length;
     let ring: ForeignMapping | undefined;
@@ -114,20 +112,20 @@ export class RingServer {
       if (!ring.addresses.every((a, i) => a === base + i * XEN_PAGE_SIZE)) {
         throw new ProtocolError('ring pages are not contiguous');
       }
-      this.state = alloc(RING_STATE_BYTES, 64);
+      this.state = scope.alloc(RING_STATE_BYTES, 64);
       const n = engine.backRingAttach(this.state, base, pages, slot);
       if (n < 0) throw new ProtocolError(`cannot attach ring: ${statusMessage(n)}`);
       this.nrEnts = n;
-      this.descs = alloc(n * REQUEST_DESC_BYTES, 8);
-      this.segArea = alloc(n * TAKE_SEGMENT_AREA_BYTES, 8);
-      this.rsps = alloc(n * COMPLETION_BYTES, 8);
-      this.indirectSegs = alloc(8 * BLKIF_SEGMENTS_PER_INDIRECT_PAGE * 8, 8);
-      this.indirectPages = alloc(8 * 4, 8);
+      this.descs = scope.alloc(n * REQUEST_DESC_BYTES, 8);
+      this.segArea = scope.alloc(n * TAKE_SEGMENT_AREA_BYTES, 8);
+      this.rsps = scope.alloc(n * COMPLETION_BYTES, 8);
+      this.indirectSegs = scope.alloc(8 * BLKIF_SEGMENTS_PER_INDIRECT_PAGE * 8, 8);
+      this.indirectPages = scope.alloc(8 * 4, 8);
       port = platform.evtchn.bindInterdomain(opts.frontend, opts.remotePort);
     } catch (err) {
       // Undo whatever was acquired: a hostile frontend cycling bad keys must not drain us.
       if (ring) platform.grants.unmapForeign(ring);
-      for (const at of this.allocs.splice(0)) arena.release(at);
+      scope.releaseAll();
       throw err;
     }
     this.ring = ring;
@@ -356,7 +354,7 @@ export class RingServer {
     this.platform.evtchn.close(this.port);
     this.grants.clear();
     this.platform.grants.unmapForeign(this.ring);
-    for (const at of this.allocs.splice(0)) this.platform.scratch.release(at);
+    this.scratch.releaseAll();
   }
 }
 

@@ -22,7 +22,7 @@ import {
   BLKIF_REQUEST_BYTES_X86_64,
 } from '../blkif/constants.js';
 import { IoError, ProtocolError, XenpvError } from '../errors.js';
-import type { Arena } from '../memory/layout.js';
+import { ArenaScope, type Arena } from '../memory/layout.js';
 import type { DomId, GrantedPages, Platform, Port } from '../platform/types.js';
 import {
   Abi,
@@ -75,8 +75,8 @@ export class RingQueue {
   private readonly ring: GrantedPages;
   readonly port: Port;
   private spurious = 0;
-  private readonly arena: Arena;
-  private readonly allocs: number[] = [];
+  /** This ring's engine tables in the domain's scratch. */
+  private readonly scratch: ArenaScope;
   private dead = false;
 
   constructor(
@@ -91,29 +91,24 @@ export class RingQueue {
     const slot = opts.abi === Abi.X86_32 ? BLKIF_REQUEST_BYTES_X86_32 : BLKIF_REQUEST_BYTES_X86_64;
     this.nrEnts = engine.ringSize(opts.ringPages, slot);
     const maxPages = Math.max(BLKIF_MAX_SEGMENTS_PER_REQUEST, opts.maxIndirectSegments);
-    this.arena = arena;
-    const alloc = (bytes: number, align: number): number => {
-      const at = arena.alloc(bytes, align);
-      this.allocs.push(at);
-      return at;
-    };
-    this.state = alloc(RING_STATE_BYTES, 64);
-    this.shadow = alloc(this.nrEnts, 8);
-    this.descs = alloc(this.nrEnts * REQUEST_DESC_BYTES, 8);
-    this.comps = alloc(this.nrEnts * COMPLETION_BYTES, 8);
-    this.segs = alloc(this.nrEnts * BLKIF_MAX_SEGMENTS_PER_REQUEST * 8, 8);
-    this.indirectGrefs = alloc(this.nrEnts * 8 * 4, 8);
-    this.stagingGrefs = alloc(maxPages * 4, 8);
-    this.stagingSegs = alloc(maxPages * 8, 8);
-    this.stagingAddrs = alloc(8 * 4, 8);
+    const scope = new ArenaScope(arena);
+    this.scratch = scope;
     this.inflight = new Array(this.nrEnts).fill(undefined);
     this.freeIds = Array.from({ length: this.nrEnts }, (_, i) => this.nrEnts - 1 - i);
     this.dv = new DataView(platform.memory.buffer);
     this.u8 = new Uint8Array(platform.memory.buffer);
-    this.u8.fill(0, this.shadow, this.shadow + this.nrEnts);
-
     let ring: GrantedPages | undefined;
     try {
+      this.state = scope.alloc(RING_STATE_BYTES, 64);
+      this.shadow = scope.alloc(this.nrEnts, 8);
+      this.descs = scope.alloc(this.nrEnts * REQUEST_DESC_BYTES, 8);
+      this.comps = scope.alloc(this.nrEnts * COMPLETION_BYTES, 8);
+      this.segs = scope.alloc(this.nrEnts * BLKIF_MAX_SEGMENTS_PER_REQUEST * 8, 8);
+      this.indirectGrefs = scope.alloc(this.nrEnts * 8 * 4, 8);
+      this.stagingGrefs = scope.alloc(maxPages * 4, 8);
+      this.stagingSegs = scope.alloc(maxPages * 8, 8);
+      this.stagingAddrs = scope.alloc(8 * 4, 8);
+      this.u8.fill(0, this.shadow, this.shadow + this.nrEnts);
       ring = platform.grants.grantPages(opts.backend, opts.ringPages);
       const n = engine.frontRingInit(this.state, ring.addresses[0]!, opts.ringPages, slot);
       if (n < 0) throw statusToError(n, 'ringPages');
@@ -121,7 +116,7 @@ export class RingQueue {
     } catch (err) {
       // Undo what was acquired: nothing of a ring that never existed stays behind.
       if (ring) deferred.ungrant(ring);
-      for (const at of this.allocs.splice(0)) arena.release(at);
+      scope.releaseAll();
       throw err;
     }
     this.ring = ring;
@@ -351,7 +346,7 @@ export class RingQueue {
       // nothing left to close
     }
     const leakedGrants = this.deferred.ungrant(this.ring);
-    for (const at of this.allocs.splice(0)) this.arena.release(at);
+    this.scratch.releaseAll();
     return { orphans, leakedGrants };
   }
 }

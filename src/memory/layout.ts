@@ -123,3 +123,24 @@ export class Arena {
     return this.holes.reduce((n, h) => n + h.size, 0);
   }
 }
+
+/**
+ * Blocks taken from an arena for one owner (a ring), given back together:
+ * what a connection allocates at setup it releases at teardown.
+ */
+export class ArenaScope {
+  private readonly blocks: number[] = [];
+
+  constructor(private readonly arena: Arena) {}
+
+  alloc(bytes: number, align = 8): number {
+    const at = this.arena.alloc(bytes, align);
+    this.blocks.push(at);
+    return at;
+  }
+
+  /** Release every block this scope allocated. */
+  releaseAll(): void {
+    for (const at of this.blocks.splice(0)) this.arena.release(at);
+  }
+}
