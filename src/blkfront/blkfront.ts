@@ -24,40 +24,20 @@ import {
 import { ResizeNotifier } from '../block/resize.js';
 import type { BlockDevice, BlockInfo, ResizeListener } from '../block/types.js';
 import { validateDiscard, validateFlush, validateRead, validateWrite } from '../block/validate.js';
-import { DisconnectedError, InvalidArgumentError, IoError, ProtocolError, TimeoutError, UnsupportedError, XenpvError } from '../errors.js';
+import { DisconnectedError, IoError, ProtocolError, TimeoutError, UnsupportedError, XenpvError } from '../errors.js';
 import type { Platform, XsWatch } from '../platform/types.js';
-import { Abi, type RingEngine } from '../ring/engine.js';
-import { readBackendInfo, readBackendLimits, MAX_INDIRECT_SEGMENTS, MAX_QUEUES, MAX_RING_PAGE_ORDER, type BackendInfo } from './features.js';
+import { Abi } from '../ring/engine.js';
+import { readBackendInfo, readBackendLimits, toBlockInfo, MAX_INDIRECT_SEGMENTS, type BackendInfo } from './features.js';
+import { checkOptions, type BlkfrontOptions } from './options.js';
+
+export type { BlkfrontOptions } from './options.js';
 import { writeFrontendKeys } from './handshake.js';
 import { DeferredUngrant, PerRequestPages, PersistentPages, type PageSupply } from './page-supply.js';
 import { RequestQueue } from './request-queue.js';
 import { controlRequest, dataRequest, discardRequest, IoOp, type RingRequest } from './request.js';
 import { RingQueue } from './ring-queue.js';
-import { ByteStream, planChunks } from './split.js';
+import { ByteStream, planChunks, planDiscard } from './split.js';
 import { Action, DriverState, onBackendState, parseXenbusState } from './state.js';
-
-export interface BlkfrontOptions {
-  /** Engine for the data path (the Wasm engine, or the JS twin for comparison). */
-  engine: RingEngine;
-  /** Frontend directory, e.g. /local/domain/0/device/vbd/51712. */
-  frontend: string;
-  /** Largest ring-page-order to use (the backend's limit also applies). Default 2. */
-  maxRingPageOrder?: number;
-  /** Queues to use (the backend's limit also applies). Default 1. */
-  queues?: number;
-  /** Offer persistent grants. Default true. */
-  persistent?: boolean;
-  /** Use indirect requests when offered. Default true. */
-  indirect?: boolean;
-  /** Wire ABI to announce. Default x86_64-abi. */
-  abi?: Abi;
-  /** How long attach() waits for Connected. Default 15 s. */
-  connectTimeoutMs?: number;
-  /** How long disconnect() lets requests in flight finish, and then waits for the backend to close. Default 3 s. */
-  disconnectTimeoutMs?: number;
-  /** Spurious events (no response) tolerated on a ring before failing the device. Default 100 000. */
-  eventStormLimit?: number;
-}
 
 /** Counters for tests and tools. */
 export interface BlkfrontStats {
@@ -415,22 +395,10 @@ export class Blkfront implements BlockDevice {
     const info = this.gate();
     const d = validateDiscard(info, sector, count);
     const b = this.backend!;
-    const ss = BigInt(info.sectorSize);
-    // Only whole granules are discarded (blkif discard-granularity/-alignment).
-    const gran = BigInt(Math.max(b.discardGranularity, info.sectorSize));
-    const align = BigInt(b.discardAlignment) % gran;
-    let start = d.sector * ss;
-    let end = (d.sector + d.count) * ss;
-    start = ((start - align + gran - 1n) / gran) * gran + align;
-    end = ((end - align) / gran) * gran + align;
     const io = new IoOp();
-    const reqs: RingRequest[] = [];
-    // One request per ≤ 1 GiB run, each a whole number of granules.
-    const maxRun = (BigInt(1 << 30) / gran) * gran || gran;
-    for (let at = start; at < end; at += maxRun) {
-      const len = end - at < maxRun ? end - at : maxRun;
-      reqs.push(discardRequest(io, Number(at / 512n), Number(len / 512n), false));
-    }
+    const reqs = planDiscard(d.sector, d.count, info.sectorSize, b.discardGranularity, b.discardAlignment).map((r) =>
+      discardRequest(io, r.wireSector, r.sectors512, false),
+    );
     return this.submit(io, reqs);
   }
 
@@ -506,44 +474,4 @@ export class Blkfront implements BlockDevice {
       deferredGrants: this.deferred.pending,
     };
   }
-}
-
-function checkOptions(o: BlkfrontOptions): void {
-  const int = (field: keyof BlkfrontOptions, lo: number, hi: number): void => {
-    const v = o[field];
-    if (v === undefined) return;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
-      throw new InvalidArgumentError(field, `must be an integer in ${lo}..${hi}, got ${String(v)}`);
-    }
-  };
-  if (typeof o.frontend !== 'string' || !o.frontend.startsWith('/')) {
-    throw new InvalidArgumentError('frontend', 'must be an absolute xenstore path');
-  }
-  int('maxRingPageOrder', 0, MAX_RING_PAGE_ORDER);
-  int('queues', 1, MAX_QUEUES);
-  int('connectTimeoutMs', 1, 3_600_000);
-  int('disconnectTimeoutMs', 0, 3_600_000);
-  int('eventStormLimit', 1, Number.MAX_SAFE_INTEGER);
-}
-
-function toBlockInfo(b: BackendInfo, indirectSegments: number): BlockInfo {
-  return {
-    readWrite: !b.readOnly,
-    sectorSize: b.sectorSize,
-    physicalSectorSize: b.physicalSectorSize,
-    sizeSectors: (b.sectors512 * 512n) / BigInt(b.sectorSize),
-    features: {
-      // flush() uses FLUSH_DISKCACHE, or an empty WRITE_BARRIER when only barriers are offered.
-      flush: b.flush || b.barrier,
-      barrier: b.barrier,
-      discard: b.discard,
-      persistent: b.persistent,
-      indirectSegments,
-    },
-    discard: b.discard
-      ? { granularity: Math.max(b.discardGranularity, b.sectorSize), alignment: b.discardAlignment, secure: b.discardSecure }
-      : undefined,
-    media: b.cdrom ? 'cdrom' : 'disk',
-    removable: b.removable,
-  };
 }

@@ -5,6 +5,7 @@
  * fails the attach, never an exception from deep inside a parser.
  */
 import { ProtocolError, UnsupportedError } from '../errors.js';
+import type { BlockInfo } from '../block/types.js';
 import type { XsOps } from '../platform/types.js';
 import { VDISK_CDROM, VDISK_READONLY, VDISK_REMOVABLE, XEN_PAGE_SIZE } from '../blkif/constants.js';
 
@@ -128,5 +129,28 @@ export async function readBackendInfo(xs: XsOps, backend: string): Promise<Backe
     persistent: await flag('feature-persistent'),
     // Fewer than a direct request's worth is no use; more than our cap is clamped.
     maxIndirectSegments: indirect > 11 ? Math.min(indirect, MAX_INDIRECT_SEGMENTS) : 0,
+  };
+}
+
+/** The BlockDevice view of what the backend offers, with the indirect segments negotiated (0 = none). */
+export function toBlockInfo(b: BackendInfo, indirectSegments: number): BlockInfo {
+  return {
+    readWrite: !b.readOnly,
+    sectorSize: b.sectorSize,
+    physicalSectorSize: b.physicalSectorSize,
+    sizeSectors: (b.sectors512 * 512n) / BigInt(b.sectorSize),
+    features: {
+      // flush() uses FLUSH_DISKCACHE, or an empty WRITE_BARRIER when only barriers are offered.
+      flush: b.flush || b.barrier,
+      barrier: b.barrier,
+      discard: b.discard,
+      persistent: b.persistent,
+      indirectSegments,
+    },
+    discard: b.discard
+      ? { granularity: Math.max(b.discardGranularity, b.sectorSize), alignment: b.discardAlignment, secure: b.discardSecure }
+      : undefined,
+    media: b.cdrom ? 'cdrom' : 'disk',
+    removable: b.removable,
   };
 }

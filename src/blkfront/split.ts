@@ -35,6 +35,36 @@ export function planChunks(wireSector: number, totalBytes: number, maxPages: num
   return chunks;
 }
 
+/** One discard request: a run on disk in 512-byte units. */
+export interface DiscardRun {
+  wireSector: number;
+  sectors512: number;
+}
+
+/** Most bytes one discard request covers (then rounded down to whole granules). */
+const MAX_DISCARD_RUN = 1 << 30;
+
+/**
+ * Cut a discard of `count` sectors (of `sectorSize` bytes) from `sector`
+ * into requests covering only whole granules (blkif discard-granularity,
+ * offset by discard-alignment), each at most 1 GiB of granules. A range
+ * holding no whole granule gives no request.
+ */
+export function planDiscard(sector: bigint, count: bigint, sectorSize: number, granularity: number, alignment: number): DiscardRun[] {
+  const ss = BigInt(sectorSize);
+  const gran = BigInt(Math.max(granularity, sectorSize));
+  const align = BigInt(alignment) % gran;
+  const start = ((sector * ss - align + gran - 1n) / gran) * gran + align;
+  const end = (((sector + count) * ss - align) / gran) * gran + align;
+  const maxRun = (BigInt(MAX_DISCARD_RUN) / gran) * gran || gran;
+  const runs: DiscardRun[] = [];
+  for (let at = start; at < end; at += maxRun) {
+    const len = end - at < maxRun ? end - at : maxRun;
+    runs.push({ wireSector: Number(at / 512n), sectors512: Number(len / 512n) });
+  }
+  return runs;
+}
+
 /** The caller's buffers as one logical byte stream. */
 export class ByteStream {
   /** starts[i] = stream offset of buffers[i]. */

@@ -1,0 +1,48 @@
+/**
+ * What a caller may ask of a Blkfront, and the checks on it: bad options are
+ * an `invalid-argument` at attach, not a reconnect storm later.
+ */
+import { InvalidArgumentError } from '../errors.js';
+import type { Abi, RingEngine } from '../ring/engine.js';
+import { MAX_QUEUES, MAX_RING_PAGE_ORDER } from './features.js';
+
+export interface BlkfrontOptions {
+  /** Engine for the data path (the Wasm engine, or the JS twin for comparison). */
+  engine: RingEngine;
+  /** Frontend directory, e.g. /local/domain/0/device/vbd/51712. */
+  frontend: string;
+  /** Largest ring-page-order to use (the backend's limit also applies). Default 2. */
+  maxRingPageOrder?: number;
+  /** Queues to use (the backend's limit also applies). Default 1. */
+  queues?: number;
+  /** Offer persistent grants. Default true. */
+  persistent?: boolean;
+  /** Use indirect requests when offered. Default true. */
+  indirect?: boolean;
+  /** Wire ABI to announce. Default x86_64-abi. */
+  abi?: Abi;
+  /** How long attach() waits for Connected. Default 15 s. */
+  connectTimeoutMs?: number;
+  /** How long disconnect() lets requests in flight finish, and then waits for the backend to close. Default 3 s. */
+  disconnectTimeoutMs?: number;
+  /** Spurious events (no response) tolerated on a ring before failing the device. Default 100 000. */
+  eventStormLimit?: number;
+}
+
+export function checkOptions(o: BlkfrontOptions): void {
+  const int = (field: keyof BlkfrontOptions, lo: number, hi: number): void => {
+    const v = o[field];
+    if (v === undefined) return;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
+      throw new InvalidArgumentError(field, `must be an integer in ${lo}..${hi}, got ${String(v)}`);
+    }
+  };
+  if (typeof o.frontend !== 'string' || !o.frontend.startsWith('/')) {
+    throw new InvalidArgumentError('frontend', 'must be an absolute xenstore path');
+  }
+  int('maxRingPageOrder', 0, MAX_RING_PAGE_ORDER);
+  int('queues', 1, MAX_QUEUES);
+  int('connectTimeoutMs', 1, 3_600_000);
+  int('disconnectTimeoutMs', 0, 3_600_000);
+  int('eventStormLimit', 1, Number.MAX_SAFE_INTEGER);
+}
