@@ -182,6 +182,7 @@ export class XenstoreClient implements XenStore {
     try { bytes = encodeMessage(type, reqId, txId, payload); } catch (err) { return Promise.reject(err); }
     return new Promise<XsMessage>((resolve, reject) => {
       this.pending.set(reqId, { type, resolve, reject });
+      if (this.pending.size === 1) this.transport.hold?.(true);
       this.transport.send(bytes);
     });
   }
@@ -214,6 +215,7 @@ export class XenstoreClient implements XenStore {
     const p = this.pending.get(m.reqId);
     if (!p) return; // a reply to nothing we asked: ignore (spurious, or after unwatch)
     this.pending.delete(m.reqId);
+    if (this.pending.size === 0) this.transport.hold?.(false);
     if (m.type === XsOp.XS_ERROR) {
       let errno = 'EIO';
       try { errno = splitNulTerminated(m.payload)[0] ?? 'EIO'; } catch { /* keep EIO */ }

@@ -18,8 +18,9 @@
  * EvtchnDevice is the narrow surface LinuxEventChannels needs; tests give it
  * a model of the kernel driver, openEvtchnDevice() the real file.
  */
-import { closeSync, read, writeSync } from 'node:fs';
+import { closeSync, writeSync } from 'node:fs';
 import { NativeError } from '../../native/errors.js';
+import { readNow, watchReadable, type FdWatch } from '../../native/fd-poll.js';
 import {
   evtchnBindInterdomain,
   evtchnBindUnboundPort,
@@ -36,8 +37,8 @@ export interface EvtchnDevice {
   /** IOCTL_EVTCHN_RESET. */
   reset(): void;
   /**
-   * Ports that fired (each now disabled until `unmask`). Blocks until at
-   * least one did. Rejects with a NativeError whose errno is EFBIG when the
+   * Ports that fired (each now disabled until `unmask`). Waits until at
+   * least one did (resolves with none once the device is closed). Rejects with a NativeError whose errno is EFBIG when the
    * kernel's ring overflowed.
    */
   readPorts(): Promise<number[]>;
@@ -50,13 +51,54 @@ export interface EvtchnDevice {
 const READ_PORTS = 1024;
 
 /**
- * The real device on `fd` (opened O_RDWR). read() runs on libuv's
- * threadpool: a blocking read there keeps the main thread's event loop free
- * (one of the pool's UV_THREADPOOL_SIZE threads stays parked in it while no
- * event arrives); the device needs no poll support and no worker thread.
+ * The real device on `fd` (opened O_RDWR). Reads are driven by the event
+ * loop (src/native/fd-poll.ts): the fd is made non-blocking and read only
+ * when poll() says ports are pending, so no thread is ever parked in a
+ * blocking read(). Such a read could not be cancelled and kept the process
+ * from exiting, even on process.exit() (libuv joins its pool threads at
+ * exit). The watcher keeps the process alive only while a readPorts() waits;
+ * close() stops it at once and settles a waiting read with no ports.
  */
 export function evtchnDeviceOnFd(fd: number): EvtchnDevice {
   const buf = Buffer.alloc(READ_PORTS * 4);
+  let waiting: { resolve: (ports: number[]) => void; reject: (err: unknown) => void } | undefined;
+  let closed = false;
+  const decode = (bytesRead: number): number[] => {
+    const ports: number[] = [];
+    for (let at = 0; at + 4 <= bytesRead; at += 4) ports.push(buf.readUInt32LE(at));
+    return ports;
+  };
+  /** Serve the waiting read if the kernel has ports; true when it was settled. */
+  const tryRead = (): boolean => {
+    if (waiting === undefined) return false;
+    const w = waiting;
+    let n: number | undefined;
+    try {
+      n = readNow(fd, buf);
+    } catch (err) {
+      waiting = undefined;
+      watch?.ref(false);
+      w.reject(err instanceof NativeError ? new NativeError(`read of the evtchn device: ${err.message}`, { cause: err, errno: err.errno, syscall: 'read' }) : err);
+      return true;
+    }
+    if (n === undefined) return false; // nothing pending: wait for poll
+    waiting = undefined;
+    watch?.ref(false);
+    w.resolve(decode(n));
+    return true;
+  };
+  // Started by the first readPorts(): the ioctls need no watcher.
+  let watch: FdWatch | undefined;
+  const startWatch = (): FdWatch =>
+    watchReadable(fd, (err) => {
+      if (err !== undefined) {
+        const w = waiting;
+        waiting = undefined;
+        w?.reject(err);
+        return;
+      }
+      tryRead();
+    });
   return {
     bindUnboundPort: (remote) => evtchnBindUnboundPort(fd, remote),
     bindInterdomain: (remote, port) => evtchnBindInterdomain(fd, remote, port),
@@ -65,15 +107,17 @@ export function evtchnDeviceOnFd(fd: number): EvtchnDevice {
     reset: () => evtchnReset(fd),
     readPorts: () =>
       new Promise((resolve, reject) => {
-        read(fd, buf, 0, buf.length, null, (err, bytesRead) => {
-          if (err) {
-            reject(new NativeError(`read of the evtchn device: ${err.message}`, { cause: err, errno: -(err.errno ?? 0), syscall: 'read' }));
-            return;
-          }
-          const ports: number[] = [];
-          for (let at = 0; at + 4 <= bytesRead; at += 4) ports.push(buf.readUInt32LE(at));
-          resolve(ports);
-        });
+        if (closed) { resolve([]); return; }
+        if (waiting !== undefined) { reject(new NativeError('readPorts: a read is already waiting')); return; }
+        try {
+          watch ??= startWatch();
+        } catch (err) {
+          reject(err);
+          return;
+        }
+        waiting = { resolve, reject };
+        watch.ref(true);
+        tryRead();
       }),
     unmask: (ports) => {
       if (ports.length === 0) return;
@@ -86,6 +130,15 @@ export function evtchnDeviceOnFd(fd: number): EvtchnDevice {
         throw new NativeError(`write of the evtchn device: ${e.message}`, { cause: err, errno: -(e.errno ?? 0), syscall: 'write' });
       }
     },
-    close: () => closeSync(fd),
+    close: () => {
+      if (closed) return;
+      closed = true;
+      // The watcher goes before the fd: a closed number may be reused at once.
+      watch?.stop();
+      const w = waiting;
+      waiting = undefined;
+      w?.resolve([]);
+      closeSync(fd);
+    },
   };
 }

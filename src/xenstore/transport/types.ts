@@ -11,4 +11,10 @@ export interface XsTransport {
   /** Called once when the transport is gone (peer closed, error, or close()). */
   onClose(cb: (err?: Error) => void): void;
   close(): void;
+  /**
+   * Optional: whether the transport should keep the process alive. The
+   * client holds it while a reply is awaited and releases it when none is,
+   * so an idle connection (watches included) does not keep Node running.
+   */
+  hold?(on: boolean): void;
 }
