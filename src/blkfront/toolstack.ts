@@ -8,8 +8,22 @@
  *   /local/domain/<be>/backend/vbd/<fe>/<devid>/  owner be, read: fe
  *       frontend, frontend-id, online=1, state=1, params, mode, type, dev,
  *       removable, bootable, device-type
+ *       [physical-device, physical-device-path]     when the backend is the
+ *                                                   kernel's xen-blkback
+ *
+ * Linux's xen-blkback (drivers/block/xen-blkback/xenbus.c) goes to InitWait
+ * and then waits for `physical-device`: the block device to serve, as
+ * "<major>:<minor>" in hex (it parses "%x:%x"), which `xl block-attach`'s
+ * hotplug script (/etc/xen/scripts/block) writes after it has set the device
+ * up. It also reads `mode` ("r" or "w": "w" means writable), `device-type`
+ * ("cdrom" or not), `frontend-id` and `frontend` (xenbus core), and treats
+ * `online` = 0 as "remove the device when the frontend closes". Writing
+ * `physical-device` in the same transaction as the rest lets blkback open the
+ * device as soon as it sees the directory.
  */
+import { statSync } from 'node:fs';
 import { XenbusState } from '../blkif/constants.js';
+import { InvalidArgumentError } from '../errors.js';
 import type { DomId, XenStore } from '../platform/types.js';
 
 export interface VbdSpec {
@@ -17,11 +31,38 @@ export interface VbdSpec {
   backendDomid: DomId;
   /** Xen virtual device number (51712 = xvda). */
   devid: number;
-  /** Backend parameter: a path, or any string the backend understands. */
-  params: string;
+  /** Backend parameter: a path, or any string the backend understands (default: physicalDevice). */
+  params?: string;
   readOnly?: boolean;
   /** Name shown in `dev`, e.g. xvda. */
   dev?: string;
+  /**
+   * A block device (e.g. a loop device, see loop-device.ts) for the kernel's
+   * xen-blkback: written as `physical-device` ("major:minor" in hex) and
+   * `physical-device-path`, and as `params` when `params` is absent.
+   */
+  physicalDevice?: string;
+}
+
+/** A block device's numbers, from stat(2)'s st_rdev (glibc's gnu_dev_major/minor). */
+export function blockDeviceNumbers(path: string): { major: number; minor: number } {
+  let st;
+  try {
+    st = statSync(path, { bigint: true });
+  } catch (cause) {
+    throw new InvalidArgumentError('physicalDevice', `cannot stat ${path}: ${(cause as Error).message}`);
+  }
+  if (!st.isBlockDevice()) throw new InvalidArgumentError('physicalDevice', `${path} is not a block device`);
+  const dev = st.rdev;
+  const major = Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));
+  const minor = Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn));
+  return { major, minor };
+}
+
+/** The `physical-device` value blkback parses with "%x:%x". */
+export function physicalDeviceKey(path: string): string {
+  const { major, minor } = blockDeviceNumbers(path);
+  return `${major.toString(16)}:${minor.toString(16)}`;
 }
 
 export interface VbdPaths {
@@ -41,6 +82,8 @@ export async function createVbd(xs: XenStore, spec: VbdSpec): Promise<VbdPaths> 
   const { frontend, backend } = vbdPaths(spec);
   const fe = spec.frontendDomid;
   const be = spec.backendDomid;
+  // Resolved before anything is written: a bad path changes nothing.
+  const physical = spec.physicalDevice === undefined ? undefined : physicalDeviceKey(spec.physicalDevice);
   await xs.transaction(async (tx) => {
     await tx.rm(frontend).catch(() => undefined);
     await tx.rm(backend).catch(() => undefined);
@@ -60,7 +103,7 @@ export async function createVbd(xs: XenStore, spec: VbdSpec): Promise<VbdPaths> 
       'frontend-id': String(fe),
       online: '1',
       state: String(XenbusState.Initialising),
-      params: spec.params,
+      params: spec.params ?? spec.physicalDevice ?? '',
       mode: spec.readOnly ? 'r' : 'w',
       type: 'phy',
       dev: spec.dev ?? 'xvda',
@@ -68,6 +111,10 @@ export async function createVbd(xs: XenStore, spec: VbdSpec): Promise<VbdPaths> 
       bootable: '1',
       'device-type': 'disk',
     };
+    if (physical !== undefined) {
+      b['physical-device'] = physical;
+      b['physical-device-path'] = spec.physicalDevice!;
+    }
     for (const [k, v] of Object.entries(f)) await tx.write(`${frontend}/${k}`, v);
     for (const [k, v] of Object.entries(b)) await tx.write(`${backend}/${k}`, v);
   });

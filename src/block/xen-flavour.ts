@@ -26,8 +26,13 @@ import type { BlockDevice, BlockInfo, ResizeListener } from './types.js';
 
 /** What `create` writes (the rest of VbdSpec comes from the spec and the domids). */
 export interface XenCreateSpec {
-  /** Backend parameter: a path, or any string the backend understands. */
-  readonly params: string;
+  /** Backend parameter: a path, or any string the backend understands (default: physicalDevice). */
+  readonly params?: string;
+  /**
+   * A block device for the kernel's xen-blkback (e.g. attachLoop(file).path):
+   * written as `physical-device`, which blkback waits for before it connects.
+   */
+  readonly physicalDevice?: string;
   /** Name shown in `dev`, e.g. xvda. */
   readonly dev?: string;
 }
@@ -63,6 +68,10 @@ function domidOption(field: string, v: unknown, dflt: DomId): DomId {
     throw new InvalidArgumentError(field, `must be a domain id in [0, ${DOMID_MAX}], got ${String(v)}`);
   }
   return v;
+}
+
+function nonEmpty(v: unknown): boolean {
+  return typeof v === 'string' && v !== '';
 }
 
 function isPlatform(p: unknown): p is Platform {
@@ -119,8 +128,9 @@ export async function openXenBlockDevice(target: string, opts: XenOpenOptions | 
   }
   const backendDomid = domidOption('backendDomid', options.backendDomid, 0);
   const create = options.create;
-  if (create !== undefined && (typeof create !== 'object' || create === null || typeof create.params !== 'string' || create.params === '')) {
-    throw new InvalidArgumentError('create', 'must be { params: string, dev?: string }');
+  if (create !== undefined && (typeof create !== 'object' || create === null || !nonEmpty(create.params ?? create.physicalDevice) ||
+      (create.params !== undefined && !nonEmpty(create.params)) || (create.physicalDevice !== undefined && !nonEmpty(create.physicalDevice)))) {
+    throw new InvalidArgumentError('create', 'must be { params?: string, physicalDevice?: string, dev?: string } with params or physicalDevice');
   }
   const readOnly = options.readOnly === true;
 
@@ -139,7 +149,7 @@ export async function openXenBlockDevice(target: string, opts: XenOpenOptions | 
     let paths: VbdPaths = vbdPaths({ frontendDomid, backendDomid, devid });
     if (create !== undefined) {
       paths = await createVbd(platform.xenstore, {
-        frontendDomid, backendDomid, devid, params: create.params, readOnly, dev: create.dev,
+        frontendDomid, backendDomid, devid, params: create.params, physicalDevice: create.physicalDevice, readOnly, dev: create.dev,
       });
       const created = paths;
       undo.push(() => destroyVbd(platform!.xenstore, created));
