@@ -70,3 +70,21 @@ describe('createVbd for the kernel blkback', () => {
     }
   });
 });
+
+describe('createVbd for a userspace backend in dom0', () => {
+  it('puts the backend under backend/<backendType> (out of the kernel blkback\'s backend/vbd), and the frontend names it', async () => {
+    running = await startServer();
+    client = await connectXenstoreSocket(running.path);
+    const paths = await createVbd(client, { frontendDomid: 0, backendDomid: 0, devid: 51744, params: '/tmp/x.img', backendType: 'xenpv' });
+    expect(paths.backend).toBe('/local/domain/0/backend/xenpv/0/51744');
+    expect(await client.read(`${paths.frontend}/backend`)).toBe(paths.backend);
+    expect(await client.tryRead('/local/domain/0/backend/vbd')).toBeUndefined();
+  });
+
+  it('refuses a backendType that is not one path element', async () => {
+    running = await startServer();
+    client = await connectXenstoreSocket(running.path);
+    await expect(createVbd(client, { frontendDomid: 0, backendDomid: 0, devid: 1, params: 'x', backendType: '../vbd' }))
+      .rejects.toMatchObject({ code: 'invalid-argument', field: 'backendType' });
+  });
+});

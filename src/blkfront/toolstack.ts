@@ -42,6 +42,14 @@ export interface VbdSpec {
    * `physical-device-path`, and as `params` when `params` is absent.
    */
   physicalDevice?: string;
+  /**
+   * Backend directory type (default 'vbd': /local/domain/<be>/backend/vbd/...).
+   * The kernel's xen-blkback claims every dom0 `backend/vbd` entry; a
+   * userspace backend in dom0 (ours, or qemu's 'qdisk') uses another type so
+   * the kernel leaves it alone. Frontends follow the `backend` key, whatever
+   * the path.
+   */
+  backendType?: string;
 }
 
 /** A block device's numbers, from stat(2)'s st_rdev (glibc's gnu_dev_major/minor). */
@@ -70,10 +78,12 @@ export interface VbdPaths {
   backend: string;
 }
 
-export function vbdPaths(spec: Pick<VbdSpec, 'frontendDomid' | 'backendDomid' | 'devid'>): VbdPaths {
+export function vbdPaths(spec: Pick<VbdSpec, 'frontendDomid' | 'backendDomid' | 'devid' | 'backendType'>): VbdPaths {
+  const type = spec.backendType ?? 'vbd';
+  if (!/^[a-z][a-z0-9_-]*$/.test(type)) throw new InvalidArgumentError('backendType', `must be a xenstore path element, got ${JSON.stringify(type)}`);
   return {
     frontend: `/local/domain/${spec.frontendDomid}/device/vbd/${spec.devid}`,
-    backend: `/local/domain/${spec.backendDomid}/backend/vbd/${spec.frontendDomid}/${spec.devid}`,
+    backend: `/local/domain/${spec.backendDomid}/backend/${type}/${spec.frontendDomid}/${spec.devid}`,
   };
 }
 
