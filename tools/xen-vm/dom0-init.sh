@@ -57,7 +57,9 @@ if [ "$XENPV_MODE" = shell ]; then
   finish 0
 fi
 start=$(date +%s)
-sh /mnt/ctl/script
-rc=$?
+# Through a pipe, not the console: hvc0 is a terminal, and tools that see one
+# (vitest) redraw progress in place many times a second into the serial log.
+{ sh /mnt/ctl/script </dev/null; echo $? >/tmp/xenpv-status; } 2>&1 | cat
+rc=$(cat /tmp/xenpv-status)
 say "script finished in $(( $(date +%s) - start )) s"
 finish "$rc"
