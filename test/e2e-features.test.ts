@@ -136,3 +136,25 @@ describe('EOPNOTSUPP from the backend', () => {
     await dev.disconnect();
   });
 });
+
+describe('persistent grants in BlockInfo', () => {
+  // Regression (found on real Xen: kernel blkback always offers
+  // feature-persistent): info() reported the backend's offer, so a frontend
+  // that declined persistent grants still said it used them.
+  it('features.persistent is what was negotiated: false when we decline an offer, true when both agree', async () => {
+    for (const [ours, want] of [[false, false], [true, true]] as const) {
+      world = await createWorld();
+      const w = world;
+      const be = new HostileBackend(w.peer, { frontendId: 0, frontend: w.paths.frontend, backend: w.paths.backend });
+      const attaching = Blkfront.attach(w.dom0, { engine: createEngine('js', w.dom0.memory), frontend: w.paths.frontend, persistent: ours, maxRingPageOrder: 0 });
+      await be.handshake({ connect: { 'feature-persistent': '1' } });
+      const dev = await attaching;
+      expect(await w.dom0.xenstore.read(`${w.paths.frontend}/feature-persistent`)).toBe(ours ? '1' : '0');
+      expect(dev.info().features.persistent).toBe(want);
+      be.followClose();
+      await dev.disconnect();
+      await w.stop();
+      world = undefined;
+    }
+  });
+});

@@ -326,9 +326,12 @@ export class Blkfront implements BlockDevice {
     this.currentInfo = this.blockInfo();
   }
 
-  /** BlockInfo for the current backend and negotiated indirect segments. */
+  /** BlockInfo for the current backend, with what was negotiated (indirect segments, persistent grants). */
   private blockInfo(): BlockInfo {
-    return toBlockInfo(this.backend!, this.maxPages > 11 ? this.maxPages : 0);
+    const info = toBlockInfo(this.backend!, this.maxPages > 11 ? this.maxPages : 0);
+    // features.persistent says whether persistent grants are in use, not
+    // whether the backend offers them: we may have declined (opts.persistent).
+    return { ...info, features: { ...info.features, persistent: this.pages?.persistent ?? false } };
   }
 
   private submit(io: IoOp, reqs: RingRequest[]): Promise<void> {
