@@ -198,3 +198,36 @@ describe('changes made by our library, as the LVM2 tools see them', () => {
     expect(again.seqno).toBe(vg.seqno);
   });
 });
+
+describe('a PV with 4096-byte logical sectors', () => {
+  it('takes our changes (label and headers are read-modify-written inside 4 KiB sectors) and the tools agree', async () => {
+    const lab4 = new LvmLab();
+    let dev: FileBlockDevice | undefined;
+    try {
+      const l = lab4.attach(32, 4096);
+      lab4.run('pvcreate', l.dev);
+      lab4.run('vgcreate', '-s', '1m', 'vg4k', l.dev);
+      dev = await FileBlockDevice.open(l.dev, { sectorSize: 4096 });
+      const vg = await openVolumeGroup(dev);
+      await vg.createLogicalVolume('four', { extents: 3 });
+      await vg.createLogicalVolume('k', { extents: 2 });
+      await vg.extendLogicalVolume('four', { extents: 5 });
+      const lv = await vg.openLogicalVolume('four');
+      expect(lv.info()).toMatchObject({ sectorSize: 4096, sizeSectors: 5n * 256n });
+      const data = new Uint8Array(5 << 20).map((_, i) => (i >> 12) & 0xff);
+      await lv.write(0n, [data]);
+      const back = new Uint8Array(5 << 20);
+      await lv.read(0n, [back]);
+      expect(Buffer.from(back).equals(Buffer.from(data))).toBe(true);
+      await lv.disconnect();
+      expect(lab4.run('vgck', 'vg4k')).toBe('');
+      const pv = lab4.tryRun('pvck', '--dump', 'headers', l.dev);
+      expect(pv.stdout).not.toContain('CHECK:');
+      const segs = lab4.report('lvs', 'seg', '--segments', '-o', 'lv_name,seg_size_pe', 'vg4k');
+      expect(segs.map((r) => `${r.lv_name}:${r.seg_size_pe}`)).toEqual(['four:3', 'four:2', 'k:2']);
+    } finally {
+      await dev?.disconnect();
+      lab4.close();
+    }
+  });
+});

@@ -39,12 +39,12 @@ export class LvmLab {
     writeFileSync(join(this.dir, 'lvm.conf'), '');
   }
 
-  /** A new sparse image of `mib` MiB on a fresh loop device. */
-  attach(mib: number): Loop {
+  /** A new sparse image of `mib` MiB on a fresh loop device (of `sectorSize`-byte logical sectors). */
+  attach(mib: number, sectorSize = 512): Loop {
     const image = join(this.dir, `pv${this.loops.length}.img`);
     writeFileSync(image, '');
     truncateSync(image, mib * 1024 * 1024);
-    const dev = execFileSync('losetup', ['-f', '--show', image], { encoding: 'utf8' }).trim();
+    const dev = execFileSync('losetup', ['-f', '--show', '-b', String(sectorSize), image], { encoding: 'utf8' }).trim();
     const loop = { image, dev };
     this.loops.push(loop);
     return loop;
