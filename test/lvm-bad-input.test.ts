@@ -95,6 +95,11 @@ describe('LVM bad input', () => {
     await expectRejects(openVolumeGroup(new MemoryBlockDevice({ sizeBytes: 512 })), 'invalid-argument', { field: 'device' });
   });
 
+  it('the same PV given twice is invalid-argument naming devices', async () => {
+    const { dev } = device('plain');
+    await expectRejects(openVolumeGroup([dev, MemoryBlockDevice.fromBytes(dev.bytes.slice())]), 'invalid-argument', { field: 'devices' });
+  });
+
   it('a PV in no VG is invalid-argument', async () => {
     const l = lab.attach(8);
     lab.run('pvcreate', l.dev);

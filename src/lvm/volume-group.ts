@@ -205,7 +205,8 @@ export class VolumeGroup {
     this.#meta = next;
   }
 
-  async #remapOpen(name: string): Promise<void> {
+  /** Open devices of `name` take the committed mapping (after an extend: the new extents are the LV's now). */
+  #remapOpen(name: string): void {
     const lv = this.#meta.lvs.find((l) => l.name === name);
     for (const dev of this.#open.get(name) ?? []) if (lv !== undefined) dev.remap(this.#map(lv));
   }
@@ -241,7 +242,7 @@ export class VolumeGroup {
       const d = draft(this.#meta.tree);
       setSegments(lookup(d.lvs(), name) as ConfigSection, segments);
       await this.#commit(d.tree, `Write from xenpv lvextend ${name} (${count} extents).`, now);
-      await this.#remapOpen(name);
+      this.#remapOpen(name);
       return this.lv(name);
     });
   }
@@ -336,6 +337,7 @@ export async function openVolumeGroup(devices: BlockDevice | readonly BlockDevic
   for (const r of reads) {
     const pv = meta.pvs.find((p) => p.id === r.label.uuid);
     if (pv === undefined) throw new InvalidArgumentError('devices', `PV ${r.label.uuid} is not in VG ${meta.name}`);
+    if (pvDevices.has(pv.name)) throw new InvalidArgumentError('devices', `PV ${r.label.uuid} (${pv.name}) is given twice`);
     if (r.device.info().sectorSize !== sectorSize) throw new UnsupportedError('the PVs have different sector sizes');
     const bytes = r.device.info().sizeSectors * BigInt(r.device.info().sectorSize);
     const end = (pv.peStart + BigInt(pv.peCount) * BigInt(meta.extentSize)) * BigInt(SECTOR);
