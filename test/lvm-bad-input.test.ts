@@ -201,6 +201,46 @@ describe('LVM bad input', () => {
     expectUnchanged(before, dev);
   });
 
+  it('an LV of a type we do not map cannot be opened, and its VG cannot be changed (unsupported); reading the rest works', async () => {
+    const { dev, bytes, mdas } = device('plain');
+    rewriteText(bytes, mdas[0]!, (t) => t.replace(/(l2 \{[\s\S]*?)type = "striped"/, '$1type = "mirror"'));
+    const before = bytes.slice();
+    const vg = await openVolumeGroup(dev);
+    expect(vg.lvs().map((l) => [l.name, l.mappable])).toEqual([['l1', true], ['l2', false]]);
+    await expectRejects(vg.openLogicalVolume('l2'), 'unsupported');
+    await expectRejects(vg.createLogicalVolume('x', { extents: 1 }), 'unsupported');
+    const l1 = await vg.openLogicalVolume('l1');
+    await l1.read(0n, [new Uint8Array(4096)]);
+    await l1.disconnect();
+    expectUnchanged(before, dev);
+  });
+
+  it('a VG whose status lacks WRITE refuses changes with read-only', async () => {
+    const { dev, bytes, mdas } = device('plain');
+    rewriteText(bytes, mdas[0]!, (t) => t.replace('status = ["RESIZEABLE", "READ", "WRITE"]', 'status = ["RESIZEABLE", "READ"]'));
+    const before = bytes.slice();
+    const vg = await openVolumeGroup(dev);
+    await expectRejects(vg.createLogicalVolume('x', { extents: 1 }), 'read-only');
+    expectUnchanged(before, dev);
+  });
+
+  it('a VG opened without all its PVs reads the LVs it can map but refuses changes (unsupported)', async () => {
+    const l1 = lab.attach(8);
+    const l2 = lab.attach(8);
+    lab.run('pvcreate', l1.dev, l2.dev);
+    lab.run('vgcreate', '-s', '1m', 'vgpart', l1.dev, l2.dev);
+    lab.run('lvcreate', '--driverloaded', 'n', '-an', '-Zn', '-l', '2', '-n', 'here', 'vgpart', l1.dev);
+    lab.run('lvcreate', '--driverloaded', 'n', '-an', '-Zn', '-l', '2', '-n', 'there', 'vgpart', l2.dev);
+    const dev = MemoryBlockDevice.fromBytes(readImage(l1.dev, 8 << 20));
+    const before = dev.bytes.slice();
+    const vg = await openVolumeGroup(dev);
+    expect(vg.missingPvs).toEqual(['pv1']);
+    expect(vg.lvs().map((l) => [l.name, l.mappable])).toEqual([['here', true], ['there', false]]);
+    await expectRejects(vg.openLogicalVolume('there'), 'unsupported');
+    await expectRejects(vg.removeLogicalVolume('here'), 'unsupported');
+    expectUnchanged(before, dev);
+  });
+
   it('a VG changed by another writer since it was read refuses to write over it (io)', async () => {
     const { dev } = device('plain');
     const first = await openVolumeGroup(dev);

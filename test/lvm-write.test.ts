@@ -231,3 +231,32 @@ describe('a PV with 4096-byte logical sectors', () => {
     }
   });
 });
+
+describe('a PV whose metadata area is ignored (pvchange --metadataignore y)', () => {
+  it('is left alone by our changes, as LVM2 leaves it, and the tools agree', async () => {
+    const labI = new LvmLab();
+    const opened: FileBlockDevice[] = [];
+    try {
+      const p = labI.attach(16);
+      const q = labI.attach(16);
+      labI.run('pvcreate', p.dev, q.dev);
+      labI.run('vgcreate', '-s', '1m', 'vgign', p.dev, q.dev);
+      labI.run('pvchange', '--metadataignore', 'y', q.dev);
+      const qArea = Number(/metadata area: offset=(\d+)/.exec(labI.run('pvck', q.dev))![1]);
+      const qBefore = slot0(q.dev, qArea);
+      opened.push(await FileBlockDevice.open(p.dev), await FileBlockDevice.open(q.dev));
+      const vg = await openVolumeGroup(opened);
+      await vg.createLogicalVolume('span', { extents: 20 }); // more than p holds: uses q's extents too
+      expect(new Set(vg.lv('span').segments.flatMap((s) => s.areas.map((x) => x.pv)))).toEqual(new Set(['pv0', 'pv1']));
+      expect(slot0(q.dev, qArea)).toEqual(qBefore);
+      expect(labI.tryRun('vgck', 'vgign').status).toBe(0);
+      const segs = labI.report('lvs', 'seg', '--segments', '-o', 'lv_name,seg_size_pe', 'vgign');
+      expect(segs.map((r) => Number(r.seg_size_pe)).reduce((x, y) => x + y, 0)).toBe(20);
+      const ign = labI.report('pvs', 'pv', '-o', 'pv_name,pv_mda_used_count', q.dev)[0]!;
+      expect(Number(ign.pv_mda_used_count)).toBe(0);
+    } finally {
+      for (const d of opened) await d.disconnect();
+      labI.close();
+    }
+  });
+});
