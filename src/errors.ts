@@ -14,7 +14,9 @@ export type ErrorCode =
   | 'grant'
   | 'evtchn'
   | 'native'
-  | 'timeout';
+  | 'timeout'
+  | 'corrupt'
+  | 'no-space';
 
 export class XenpvError extends Error {
   readonly code: ErrorCode;

@@ -49,3 +49,13 @@ export {
   TimeoutError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
+export {
+  openVolumeGroup,
+  VolumeGroup,
+  LogicalVolumeDevice,
+  openLvmBlockDevice,
+  registerLvmFlavour,
+  CorruptMetadataError,
+  NoSpaceError,
+} from './lvm/index.js';
+export type { LogicalVolumeInfo, LvSize, OpenLvOptions, LvmOpenOptions, VolumeGroupMetadata, MetadataPart } from './lvm/index.js';

@@ -31,6 +31,10 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'benchmark the Wasm engine against the JS twin (table, --json, SVG chart)',
     run: runBench,
   },
+  lvm: {
+    summary: 'list, create, extend, shrink, remove LVM2 logical volumes on PV devices',
+    run: async (argv) => (await import('./lvm.js')).main(argv),
+  },
 };
 
 function usage(): string {

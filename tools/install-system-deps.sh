@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# System packages the tests use: Xen's public headers (golden layouts, C peers),
-# Xen's own xenstore clients and pyxs (xenstored conformance), a C compiler and
-# make/python for node-gyp; QEMU and debootstrap for the real-Xen lab
-# (tools/xen-vm builds its image from Debian packages). Idempotent; quiet when
-# everything is present.
+# System packages the tests and tools use, one a line with what needs it.
+# Idempotent; quiet when everything is present.
 set -euo pipefail
-PKGS=(libxen-dev xenstore-utils python3-pyxs gcc g++ make python3
-      qemu-system-x86 debootstrap cpio xz-utils)
+PKGS=(
+  libxen-dev        # Xen's public headers: golden layouts, ioctl ABI, C peers
+  xenstore-utils    # Xen's own xenstore clients: xenstored conformance
+  python3-pyxs      # pyxs: xenstored conformance
+  gcc g++ make python3  # node-gyp (the native addon), the C peers
+  qemu-system-x86 debootstrap cpio xz-utils  # the real-Xen lab (tools/xen-vm)
+  lvm2              # oracle of src/lvm
+)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
