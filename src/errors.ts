@@ -14,7 +14,8 @@ export type ErrorCode =
   | 'grant'
   | 'evtchn'
   | 'native'
-  | 'timeout';
+  | 'timeout'
+  | 'locked';
 
 export class XenpvError extends Error {
   readonly code: ErrorCode;
@@ -60,4 +61,12 @@ export class ProtocolError extends XenpvError {
 /** A deadline passed. */
 export class TimeoutError extends XenpvError {
   constructor(message: string) { super('timeout', message); }
+}
+/** A backing file is locked by another open (image locking); `path` names it. */
+export class LockedError extends XenpvError {
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super('locked', message);
+    this.path = path;
+  }
 }

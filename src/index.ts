@@ -46,5 +46,6 @@ export {
   IoError,
   ProtocolError,
   TimeoutError,
+  LockedError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';

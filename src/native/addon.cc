@@ -146,6 +146,8 @@ void PageSize(const FunctionCallbackInfo<Value>& args) {
 
 // xen-dev.cc: /dev/xen/{evtchn,gntalloc,gntdev} ioctls.
 void RegisterXenDev(v8::Local<v8::Object> exports);
+// storage.cc: hole punching, block-device ioctls, OFD image locks.
+void RegisterStorage(v8::Local<v8::Object> exports);
 
 // Context-aware so worker_threads may load it too.
 NODE_MODULE_INIT(/* exports, module, context */) {
@@ -154,4 +156,5 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   NODE_SET_METHOD(exports, "memfdCreate", MemfdCreate);
   NODE_SET_METHOD(exports, "pageSize", PageSize);
   RegisterXenDev(exports);
+  RegisterStorage(exports);
 }
