@@ -20,6 +20,7 @@
  * Without the addon only zero-fill exists.
  */
 import type { FileHandle } from 'node:fs/promises';
+import { IoError } from '../errors.js';
 import { NativeError } from '../native/errors.js';
 import type { StorageAddon } from '../native/storage.js';
 import { zeroFill } from './file-io.js';
@@ -52,7 +53,9 @@ export class Discarder {
         if (method === 'zeroout') return this.addon!.blkZeroout(this.handle.fd, position, length);
         return await zeroFill(this.handle, position, length);
       } catch (err) {
-        if (method === 'zero-fill' || !(err instanceof NativeError) || !NOT_HERE.has(err.errno ?? 0)) throw err;
+        if (method === 'zero-fill' || !(err instanceof NativeError)) throw err;
+        // The host failed the I/O itself: an `io` error, as any other host failure.
+        if (!NOT_HERE.has(err.errno ?? 0)) throw new IoError(err.message, { cause: err });
         // Step down; a concurrent discard may already have.
         if (this.#method === method) this.#method = method === 'punch-hole' && this.blockDevice ? 'zeroout' : 'zero-fill';
       }

@@ -11,9 +11,8 @@
  * the device then opens unlocked and says so (`FileBlockDevice.lock`).
  */
 import type { FileHandle } from 'node:fs/promises';
-import { LockedError } from '../errors.js';
+import { IoError, LockedError } from '../errors.js';
 import type { StorageAddon } from '../native/storage.js';
-import { toIoError } from './file-io.js';
 
 /** What protects the open image. */
 export type ImageLock = 'exclusive' | 'shared' | 'none';
@@ -24,7 +23,8 @@ export function lockImage(handle: FileHandle, path: string, readOnly: boolean, a
   try {
     taken = addon.ofdLock(handle.fd, !readOnly);
   } catch (err) {
-    throw toIoError(err, `lock ${path}`);
+    // The file system cannot lock (ENOLCK, EINVAL...): say so; the caller may opt out.
+    throw new IoError(`lock ${path}: ${(err as Error).message}; pass { lock: false } to open it without locking`, { cause: err });
   }
   if (!taken) {
     const why = readOnly ? 'it is open read-write elsewhere' : 'it is open elsewhere';
