@@ -84,6 +84,18 @@ describe('simulation: backing stores', () => {
     symlinkSync(path, alias);
     await expect(s.createDisk({ sizeBytes: MiB, path: alias })).rejects.toMatchObject({ code: 'locked' });
   });
+
+  it('lets read-only disks share a path (shared locks), but never next to a writer', async () => {
+    const s = await sim();
+    const path = fresh();
+    sparse(path, MiB);
+    const a = await s.createDisk({ path, readOnly: true });
+    const b = await s.createDisk({ path, readOnly: true });
+    const [da, db] = [await s.attach(a), await s.attach(b)];
+    expect(da.info().readWrite).toBe(false);
+    await db.read(0n, [new Uint8Array(512)]);
+    await expect(s.createDisk({ path })).rejects.toMatchObject({ code: 'locked', path });
+  });
 });
 
 describe('simulation: lifecycle', () => {

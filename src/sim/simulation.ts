@@ -45,9 +45,9 @@ export interface DiskOptions {
   sizeBytes?: number;
   /**
    * Serve this regular file (created sparse with sizeBytes if missing, grown
-   * if smaller) or host block device; else a memory disk. One simulation
-   * serves one path once (`locked` otherwise); the backend holds the image
-   * lock (README "Storage rules").
+   * if smaller) or host block device; else a memory disk. A path served
+   * read-write is served once (`locked` otherwise; read-only disks may share
+   * one); the backend holds the image lock (README "Storage rules").
    */
   path?: string;
   readOnly?: boolean;
@@ -117,7 +117,8 @@ export class Simulation {
     const backing = opts.path ? await prepareBacking(opts.path, opts.sizeBytes) : undefined;
     if (backing) {
       for (const r of this.disks.values()) {
-        if (r.backingKey === backing.key) {
+        // Readers may share a store (as their shared image locks do); a writer is alone.
+        if (r.backingKey === backing.key && !(r.disk.options.readOnly && opts.readOnly)) {
           throw new LockedError(opts.path!, `${opts.path} is already served by disk ${r.disk.devid} of this simulation`);
         }
       }
