@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Simulation } from '../src/sim/simulation.js';
-import { attachLoop, mountTmpfs, sparse } from './support/host-storage.js';
+import { attachLoop, disposeHostStorage, mountTmpfs, sparse } from './support/host-storage.js';
 
 const MiB = 1 << 20;
 const dir = realpathSync(mkdtempSync(join(tmpdir(), 'xenpv-sim-storage-')));
@@ -22,6 +22,7 @@ const fresh = (): string => join(dir, `img-${seq++}`);
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
+  disposeHostStorage();
 });
 
 async function sim(): Promise<Simulation> {

@@ -7,14 +7,15 @@ import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, realpathSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FileBlockDevice } from '../src/block/file.js';
 import { XenpvError } from '../src/errors.js';
-import { allocatedBytes, attachLoop, mountTmpfs, sparse } from './support/host-storage.js';
+import { allocatedBytes, attachLoop, disposeHostStorage, mountTmpfs, sparse } from './support/host-storage.js';
 
 const MiB = 1 << 20;
 const dir = realpathSync(mkdtempSync(join(tmpdir(), 'xenpv-storage-')));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => disposeHostStorage());
 let seq = 0;
 const fresh = (): string => join(dir, `img-${seq++}`);
 
