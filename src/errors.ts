@@ -16,7 +16,8 @@ export type ErrorCode =
   | 'native'
   | 'timeout'
   | 'corrupt'
-  | 'no-space';
+  | 'no-space'
+  | 'locked';
 
 export class XenpvError extends Error {
   readonly code: ErrorCode;
@@ -62,4 +63,12 @@ export class ProtocolError extends XenpvError {
 /** A deadline passed. */
 export class TimeoutError extends XenpvError {
   constructor(message: string) { super('timeout', message); }
+}
+/** A backing file is locked by another open (image locking); `path` names it. */
+export class LockedError extends XenpvError {
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super('locked', message);
+    this.path = path;
+  }
 }

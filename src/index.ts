@@ -47,6 +47,7 @@ export {
   IoError,
   ProtocolError,
   TimeoutError,
+  LockedError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export {

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { planDiscard } from '../src/blkfront/split.js';
 
-const runs = (...r: [number, number][]) => r.map(([startByte, bytes]) => ({ wireSector: startByte / 512, sectors512: bytes / 512 }));
+const runs = (...r: [number, number][]) => r.map(([startByte, bytes]) => ({ wireSector: BigInt(startByte / 512), sectors512: bytes / 512 }));
 
 describe('planDiscard', () => {
   it('keeps only the whole granules inside the range', () => {

@@ -9,6 +9,7 @@ PKGS=(
   gcc g++ make python3  # node-gyp (the native addon), the C peers
   qemu-system-x86 debootstrap cpio xz-utils  # the real-Xen lab (tools/xen-vm)
   lvm2              # oracle of src/lvm
+  mount             # mount, losetup: tmpfs and loop devices for the storage tests
 )
 missing=()
 for p in "${PKGS[@]}"; do

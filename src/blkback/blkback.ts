@@ -17,7 +17,7 @@ import { parseXenbusState } from '../blkfront/state.js';
 import type { Platform, XsWatch } from '../platform/types.js';
 import { Abi, type RingEngine } from '../ring/engine.js';
 import { DEFAULT_FEATURES, writeConnectKeys, writeProbeKeys, type BackendFeatures } from './features.js';
-import { RingServer } from './ring-server.js';
+import { RingServer, type BackendHealth } from './ring-server.js';
 
 export interface BlkbackOptions {
   /** Backend directory, e.g. /local/domain/1/backend/vbd/0/51712. */
@@ -70,6 +70,8 @@ export class Blkback {
   private chain: Promise<void> = Promise.resolve();
   private readonly features: BackendFeatures;
   private unsubscribeResize: (() => void) | undefined;
+  /** Outlives rings and reconnects: a failed flush is never forgotten. */
+  private readonly health: BackendHealth = {};
   /** Why the last connection attempt was refused (for tests and logs). */
   lastError: string | undefined;
 
@@ -215,6 +217,7 @@ export class Blkback {
           persistent,
           features: this.features,
           readOnly: this.readOnly,
+          health: this.health,
         }, (why) => this.enqueue(() => this.fatal(why))),
       );
     }
@@ -242,6 +245,11 @@ export class Blkback {
     this.watch = undefined;
     await w?.unwatch().catch(() => undefined);
     await this.setState(XenbusState.Closed).catch(() => undefined);
+  }
+
+  /** Why the store failed a flush, if it did: every request since is answered BLKIF_RSP_ERROR. */
+  get flushFailure(): string | undefined {
+    return this.health.flushFailure;
   }
 
   /** Rings currently served (for tests). */

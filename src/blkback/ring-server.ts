@@ -38,6 +38,15 @@ import {
 import type { BackendFeatures } from './features.js';
 import { GrantCache } from './grant-cache.js';
 
+/**
+ * Shared by all rings of one backend, for its whole life (reconnects
+ * included): once the store failed a flush, acknowledged writes may be lost,
+ * so every later request is answered BLKIF_RSP_ERROR (README "Storage rules").
+ */
+export interface BackendHealth {
+  flushFailure?: string;
+}
+
 export interface RingServerOptions {
   frontend: number;
   ringRefs: readonly number[];
@@ -46,6 +55,7 @@ export interface RingServerOptions {
   persistent: boolean;
   features: BackendFeatures;
   readOnly: boolean;
+  health: BackendHealth;
 }
 
 /** A request copied out of the ring, plus what we need to answer it. */
@@ -56,8 +66,9 @@ interface Taken {
   flag: number;
   indirect: boolean;
   nrSegments: number;
-  sector: number;
-  discardSectors: number;
+  /** The wire's u64 sector_number / nr_sectors, exactly. */
+  sector: bigint;
+  discardSectors: bigint;
   segs: Uint8Array; // copied wire segments (direct) or indirect grefs
 }
 
@@ -175,8 +186,8 @@ export class RingServer {
       flag,
       indirect: op === BLKIF_OP_INDIRECT,
       nrSegments: dv.getUint16(d + 4, true),
-      sector: dv.getUint32(d + 16, true) + dv.getUint32(d + 20, true) * 0x1_0000_0000,
-      discardSectors: dv.getUint32(d + 24, true) + dv.getUint32(d + 28, true) * 0x1_0000_0000,
+      sector: dv.getBigUint64(d + 16, true),
+      discardSectors: dv.getBigUint64(d + 24, true),
       segs: this.u8.slice(segPtr, segPtr + TAKE_SEGMENT_AREA_BYTES),
     };
   }
@@ -195,10 +206,13 @@ export class RingServer {
       return t.status === BlkifStatus.BAD_OPERATION ? BLKIF_RSP_EOPNOTSUPP : BLKIF_RSP_ERROR;
     }
     const f = this.opts.features;
+    if (this.opts.health.flushFailure !== undefined) return BLKIF_RSP_ERROR;
     switch (t.op) {
       case BLKIF_OP_READ:
       case BLKIF_OP_WRITE:
         if (this.ordering) await this.ordering;
+        // The flush we waited for may have failed: fail closed.
+        if (this.opts.health.flushFailure !== undefined) return BLKIF_RSP_ERROR;
         return this.rw(t);
       case BLKIF_OP_WRITE_BARRIER:
       case BLKIF_OP_FLUSH_DISKCACHE: {
@@ -208,11 +222,17 @@ export class RingServer {
         // if it carries any (Linux: a write with REQ_PREFLUSH), goes next, then the flush.
         const before = [...this.running];
         const done = Promise.all(before).then(async () => {
+          if (this.opts.health.flushFailure !== undefined) return BLKIF_RSP_ERROR;
           if (t.nrSegments > 0) {
             const st = await this.rw({ ...t, op: BLKIF_OP_WRITE });
             if (st !== BLKIF_RSP_OKAY) return st;
           }
-          await this.device.flush();
+          try {
+            await this.device.flush();
+          } catch (err) {
+            this.opts.health.flushFailure ??= err instanceof Error ? err.message : String(err);
+            return BLKIF_RSP_ERROR;
+          }
           return BLKIF_RSP_OKAY;
         });
         const settled = done.then(() => undefined, () => undefined);
@@ -233,17 +253,17 @@ export class RingServer {
     const f = this.opts.features;
     if (!f.discard || (t.flag !== 0 && !f.discardSecure)) return BLKIF_RSP_EOPNOTSUPP;
     if (this.opts.readOnly) return BLKIF_RSP_ERROR;
-    const ss = this.device.info().sectorSize / 512;
-    if (t.sector % ss !== 0 || t.discardSectors % ss !== 0 || t.discardSectors === 0) return BLKIF_RSP_ERROR;
+    const ss = BigInt(this.device.info().sectorSize / 512);
+    if (t.sector % ss !== 0n || t.discardSectors % ss !== 0n || t.discardSectors === 0n) return BLKIF_RSP_ERROR;
     if (!this.inRange(t.sector, t.discardSectors)) return BLKIF_RSP_ERROR;
-    await this.device.discard(BigInt(t.sector / ss), BigInt(t.discardSectors / ss));
+    await this.device.discard(t.sector / ss, t.discardSectors / ss);
     return BLKIF_RSP_OKAY;
   }
 
-  private inRange(sector512: number, count512: number): boolean {
+  /** [sector512, +count512) lies inside the device (bigint: u64 sums cannot round or wrap). */
+  private inRange(sector512: bigint, count512: bigint): boolean {
     const info = this.device.info();
-    const size512 = Number(info.sizeSectors) * (info.sectorSize / 512);
-    return sector512 + count512 <= size512;
+    return sector512 + count512 <= info.sizeSectors * BigInt(info.sectorSize / 512);
   }
 
   private async rw(t: Taken): Promise<number> {
@@ -261,7 +281,7 @@ export class RingServer {
       if (firsts[i]! % per !== 0 || n % per !== 0) return BLKIF_RSP_ERROR;
       total += n;
     }
-    if (t.sector % per !== 0 || !this.inRange(t.sector, total)) return BLKIF_RSP_ERROR;
+    if (t.sector % BigInt(per) !== 0n || !this.inRange(t.sector, BigInt(total))) return BLKIF_RSP_ERROR;
     // The backend reads the pages of a write and writes those of a read.
     const map = this.grants.map(grefs, isWrite);
     if (!map) return BLKIF_RSP_ERROR;
@@ -270,7 +290,7 @@ export class RingServer {
         const at = map.addresses[i]! + firsts[i]! * 512;
         return this.u8.subarray(at, at + (lasts[i]! - firsts[i]! + 1) * 512);
       });
-      const sector = BigInt(t.sector / per);
+      const sector = t.sector / BigInt(per);
       if (isWrite) await this.device.write(sector, bufs);
       else await this.device.read(sector, bufs);
       return BLKIF_RSP_OKAY;

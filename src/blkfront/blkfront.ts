@@ -70,6 +70,9 @@ export class Blkfront implements BlockDevice {
   private readonly deferred: DeferredUngrant;
   private maxPages = 11;
   private closing: Promise<void> | undefined;
+  /** Resolves once disconnect() has finished (never rejects): for owners that track devices. */
+  readonly closed: Promise<void>;
+  private markClosed!: () => void;
   private connected!: { resolve: () => void; reject: (e: unknown) => void; promise: Promise<void> };
 
   private constructor(private readonly platform: Platform, private readonly opts: BlkfrontOptions) {
@@ -79,6 +82,7 @@ export class Blkfront implements BlockDevice {
     const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
     promise.catch(() => undefined);
     this.connected = { resolve, reject, promise };
+    this.closed = new Promise<void>((res) => (this.markClosed = res));
   }
 
   /** Attach to the device whose frontend directory is `opts.frontend`; resolves once Connected. */
@@ -313,6 +317,18 @@ export class Blkfront implements BlockDevice {
       req.io.fail(new UnsupportedError(`backend answered EOPNOTSUPP to operation ${req.op}`));
       return;
     }
+    if (req.op === BLKIF_OP_FLUSH_DISKCACHE || req.op === BLKIF_OP_WRITE_BARRIER) {
+      // A failed flush is never forgotten: the backend's store may have
+      // dropped acknowledged writes, so no later flush may say they are safe.
+      // The device fails closed with this error (README "Storage rules").
+      const err = new IoError(
+        `backend failed a flush (operation ${req.op}): writes acknowledged since the last successful flush may be lost; ` +
+          'the device is failed until it is disconnected and attached again',
+      );
+      req.io.fail(err);
+      void this.fail(err);
+      return;
+    }
     req.io.fail(new IoError(`backend failed operation ${req.op} at sector ${req.wireSector}`));
   }
 
@@ -335,6 +351,13 @@ export class Blkfront implements BlockDevice {
   }
 
   private submit(io: IoOp, reqs: RingRequest[]): Promise<void> {
+    const ms = this.opts.requestTimeoutMs;
+    if (ms !== undefined) {
+      // Fails this call only; its ring requests stay where they are and a late answer is ignored.
+      const timer = setTimeout(() => io.fail(new TimeoutError(`no answer from the backend within ${ms} ms`)), ms);
+      const stop = (): void => clearTimeout(timer);
+      io.promise.then(stop, stop);
+    }
     io.expect(reqs.length);
     this.waiting.push(reqs);
     this.pump();
@@ -374,7 +397,7 @@ export class Blkfront implements BlockDevice {
 
   private rw(op: number, info: BlockInfo, sector: bigint, buffers: readonly Uint8Array[], bytes: number): Promise<void> {
     const io = new IoOp(new ByteStream(buffers));
-    const wire = Number(sector) * (info.sectorSize / WIRE_SECTOR);
+    const wire = sector * BigInt(info.sectorSize / WIRE_SECTOR);
     const reqs = planChunks(wire, bytes, this.maxPages).map((c) =>
       dataRequest(io, op, c.wireSector, c.byteOffset, c.byteLength, c.nPages),
     );
@@ -427,7 +450,7 @@ export class Blkfront implements BlockDevice {
   }
 
   disconnect(): Promise<void> {
-    this.closing ??= this.close();
+    this.closing ??= this.close().finally(() => this.markClosed());
     return this.closing;
   }
 

@@ -27,6 +27,14 @@ export interface BlkfrontOptions {
   disconnectTimeoutMs?: number;
   /** Spurious events (no response) tolerated on a ring before failing the device. Default 100 000. */
   eventStormLimit?: number;
+  /**
+   * Opt-in deadline per call (read, write, flush, discard), from submission.
+   * A call not answered in time rejects with `timeout`; the device stays as
+   * it is (a timed-out write may still land later). Default: none, as Linux
+   * blkfront: with the backend gone, calls wait until it comes back or
+   * disconnect() (README "Storage rules").
+   */
+  requestTimeoutMs?: number;
 }
 
 export function checkOptions(o: BlkfrontOptions): void {
@@ -45,4 +53,5 @@ export function checkOptions(o: BlkfrontOptions): void {
   int('connectTimeoutMs', 1, 3_600_000);
   int('disconnectTimeoutMs', 0, 3_600_000);
   int('eventStormLimit', 1, Number.MAX_SAFE_INTEGER);
+  int('requestTimeoutMs', 1, 3_600_000);
 }

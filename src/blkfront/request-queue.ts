@@ -55,7 +55,7 @@ export class RequestQueue {
       const parts: RingRequest[] = [];
       for (let off = 0; off < r.byteLength; off += maxBytes) {
         const len = Math.min(maxBytes, r.byteLength - off);
-        parts.push(dataRequest(r.io, r.op, r.wireSector + off / 512, r.byteOffset + off, len, Math.ceil(len / XEN_PAGE_SIZE)));
+        parts.push(dataRequest(r.io, r.op, r.wireSector + BigInt(off / 512), r.byteOffset + off, len, Math.ceil(len / XEN_PAGE_SIZE)));
       }
       r.io.expect(parts.length - 1);
       out.push(...parts);

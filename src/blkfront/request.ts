@@ -55,8 +55,8 @@ export interface RingRequest {
   readonly io: IoOp;
   /** BLKIF_OP_READ / WRITE / WRITE_BARRIER / FLUSH_DISKCACHE / DISCARD. */
   readonly op: number;
-  /** Start on disk in 512-byte units. */
-  readonly wireSector: number;
+  /** Start on disk in 512-byte units: the wire's u64, exactly (never a double). */
+  readonly wireSector: bigint;
   /** Read/write: byte range of the caller's stream. */
   readonly byteOffset: number;
   readonly byteLength: number;
@@ -69,14 +69,14 @@ export interface RingRequest {
   indirect?: PageLease;
 }
 
-export function dataRequest(io: IoOp, op: number, wireSector: number, byteOffset: number, byteLength: number, nPages: number): RingRequest {
+export function dataRequest(io: IoOp, op: number, wireSector: bigint, byteOffset: number, byteLength: number, nPages: number): RingRequest {
   return { io, op, wireSector, byteOffset, byteLength, nPages, discardSectors: 0, secure: false };
 }
 
 export function controlRequest(io: IoOp, op: number): RingRequest {
-  return { io, op, wireSector: 0, byteOffset: 0, byteLength: 0, nPages: 0, discardSectors: 0, secure: false };
+  return { io, op, wireSector: 0n, byteOffset: 0, byteLength: 0, nPages: 0, discardSectors: 0, secure: false };
 }
 
-export function discardRequest(io: IoOp, wireSector: number, sectors: number, secure: boolean): RingRequest {
+export function discardRequest(io: IoOp, wireSector: bigint, sectors: number, secure: boolean): RingRequest {
   return { io, op: 5, wireSector, byteOffset: 0, byteLength: 0, nPages: 0, discardSectors: sectors, secure };
 }

@@ -213,8 +213,9 @@ export class RingQueue {
     const dv = this.dv;
     this.u8.fill(0, d, d + REQUEST_DESC_BYTES);
     dv.setUint32(d + 8, id, true); // id lo; hi stays 0
-    dv.setUint32(d + 16, req.wireSector % 0x1_0000_0000, true);
-    dv.setUint32(d + 20, Math.floor(req.wireSector / 0x1_0000_0000), true);
+    // The u64 sector as two exact u32 halves (a double would round above 2^53).
+    dv.setUint32(d + 16, Number(req.wireSector & 0xffff_ffffn), true);
+    dv.setUint32(d + 20, Number((req.wireSector >> 32n) & 0xffff_ffffn), true);
     if (req.op === BLKIF_OP_DISCARD) {
       dv.setUint8(d, BLKIF_OP_DISCARD);
       dv.setUint8(d + 1, req.secure ? 1 : 0);

@@ -11,8 +11,8 @@ import { XEN_PAGE_SIZE } from '../blkif/constants.js';
 import { InvalidArgumentError } from '../errors.js';
 
 export interface Chunk {
-  /** Start of this chunk on disk, in 512-byte units (a safe integer: disks < 4 EiB). */
-  wireSector: number;
+  /** Start of this chunk on disk, in 512-byte units: a u64 carried exactly (bigint). */
+  wireSector: bigint;
   /** Where this chunk's bytes start in the caller's stream. */
   byteOffset: number;
   byteLength: number;
@@ -20,13 +20,13 @@ export interface Chunk {
 }
 
 /** Cut `totalBytes` (a multiple of 512) into chunks of at most `maxPages` pages. */
-export function planChunks(wireSector: number, totalBytes: number, maxPages: number): Chunk[] {
+export function planChunks(wireSector: bigint, totalBytes: number, maxPages: number): Chunk[] {
   const chunks: Chunk[] = [];
   const maxBytes = maxPages * XEN_PAGE_SIZE;
   for (let off = 0; off < totalBytes; off += maxBytes) {
     const byteLength = Math.min(maxBytes, totalBytes - off);
     chunks.push({
-      wireSector: wireSector + off / 512,
+      wireSector: wireSector + BigInt(off / 512),
       byteOffset: off,
       byteLength,
       nPages: Math.ceil(byteLength / XEN_PAGE_SIZE),
@@ -37,7 +37,7 @@ export function planChunks(wireSector: number, totalBytes: number, maxPages: num
 
 /** One discard request: a run on disk in 512-byte units. */
 export interface DiscardRun {
-  wireSector: number;
+  wireSector: bigint;
   sectors512: number;
 }
 
@@ -60,7 +60,7 @@ export function planDiscard(sector: bigint, count: bigint, sectorSize: number, g
   const runs: DiscardRun[] = [];
   for (let at = start; at < end; at += maxRun) {
     const len = end - at < maxRun ? end - at : maxRun;
-    runs.push({ wireSector: Number(at / 512n), sectors512: Number(len / 512n) });
+    runs.push({ wireSector: at / 512n, sectors512: Number(len / 512n) });
   }
   return runs;
 }

@@ -124,8 +124,8 @@ export async function writeFully(handle: FileHandle, buffers: readonly Uint8Arra
 }
 
 /**
- * Writes `length` zero bytes at `position`. Node has no fallocate, so a
- * discard cannot punch a hole: it writes zeros (the file keeps its blocks).
+ * Writes `length` zero bytes at `position` (the file keeps, or gains, its
+ * blocks): discard's fallback when no hole can be punched (file-discard.ts).
  */
 export async function zeroFill(handle: FileHandle, position: number, length: number): Promise<void> {
   zeros ??= new Uint8Array(ZERO_CHUNK); // only ever read from
@@ -149,8 +149,8 @@ export function decodeDevT(dev: bigint): { major: number; minor: number } {
 /**
  * Size in bytes of the host block device `rdev`, from
  * /sys/dev/block/MAJ:MIN/size (always in 512-byte units). fstat reports 0
- * for block devices and Node cannot issue BLKGETSIZE64, so sysfs it is
- * (Linux only).
+ * for block devices; this is the fallback for when the addon (BLKGETSIZE64)
+ * is not loadable (Linux only).
  */
 export async function blockDeviceSize(rdev: bigint): Promise<bigint> {
   const { major, minor } = decodeDevT(rdev);

@@ -4,20 +4,28 @@
  * (readv/writev for scatter/gather; concurrent calls are safe because no
  * call uses the file position).
  *
- * - flush(): fdatasync.
- * - discard(): writes zeros over the range. Node offers no fallocate, so the
- *   hole cannot be punched; the range reads back as zeros either way.
+ * - flush(): fdatasync, one at a time. A failed fdatasync fails the device
+ *   for good (sticky `io` error on every later call until disconnect): the
+ *   kernel may have dropped the dirty pages, so later flushes could succeed
+ *   over lost data (fsyncgate). See README "Storage rules".
+ * - discard(): punches a hole (or zeroes a block device); zero-fill only
+ *   without the addon or host support (file-discard.ts). Reads back zeros.
+ * - Locking: exclusive OFD lock for read-write, shared for read-only
+ *   (file-lock.ts); `lock: false` opts out.
  * - Size: a regular file's size from fstat, rounded down to whole sectors
  *   (a trailing partial sector is not addressable). A block device's size
- *   from /sys/dev/block/MAJ:MIN/size (fstat says 0 and Node cannot ioctl).
+ *   from BLKGETSIZE64 (addon), else /sys/dev/block/MAJ:MIN/size.
  * - Resize: `refreshSize()` re-reads the size (after the file grew or
  *   shrank behind our back) and emits the resize event if it changed;
  *   `resize(n)` truncates or extends a regular file itself.
  */
 import { open as fsOpen } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { InvalidArgumentError, ReadOnlyError, UnsupportedError } from '../errors.js';
-import { blockDeviceSize, readFully, toIoError, writeFully, zeroFill } from './file-io.js';
+import { InvalidArgumentError, IoError, ReadOnlyError, UnsupportedError } from '../errors.js';
+import { storageAddon, type StorageAddon } from '../native/storage.js';
+import { Discarder } from './file-discard.js';
+import { blockDeviceSize, readFully, toIoError, writeFully } from './file-io.js';
+import { lockImage, type ImageLock } from './file-lock.js';
 import { IoGate, LifecycleState } from './lifecycle.js';
 import { ResizeNotifier } from './resize.js';
 import type { BlockDevice, BlockInfo, ResizeListener } from './types.js';
@@ -35,6 +43,11 @@ export interface FileBlockDeviceOptions {
   readonly sectorSize?: number;
   /** Reported physical sector size; default `sectorSize`. */
   readonly physicalSectorSize?: number;
+  /**
+   * Take the image lock (exclusive read-write, shared read-only); default
+   * true. `false` opens without it: the caller vouches nobody else writes.
+   */
+  readonly lock?: boolean;
 }
 
 /** What the path turned out to be. */
@@ -76,16 +89,23 @@ async function createIfMissing(path: string, sizeBytes: number): Promise<void> {
 export class FileBlockDevice implements BlockDevice {
   readonly path: string;
   readonly kind: FileKind;
+  /** The image lock this open holds (`none`: opted out, or no addon to take it with). */
+  readonly lock: ImageLock;
   readonly #handle: FileHandle;
   #info: BlockInfo;
   readonly #gate = new IoGate();
   readonly #resize = new ResizeNotifier();
+  readonly #discarder: Discarder;
+  /** The last flush: fdatasyncs run one after another (see flush()). */
+  #flushing: Promise<void> = Promise.resolve();
 
-  private constructor(path: string, kind: FileKind, handle: FileHandle, info: BlockInfo) {
+  private constructor(path: string, kind: FileKind, handle: FileHandle, info: BlockInfo, lock: ImageLock, addon: StorageAddon | undefined) {
     this.path = path;
     this.kind = kind;
+    this.lock = lock;
     this.#handle = handle;
-    this.#info = info;
+    this.#discarder = new Discarder(handle, kind === FileKind.BlockDevice, addon);
+    this.#info = { ...info, discard: { ...info.discard!, method: this.#discarder.method } };
   }
 
   /** Opens `path` (a regular file or block device). Rejects with `invalid-argument` or `io`. */
@@ -107,8 +127,10 @@ export class FileBlockDevice implements BlockDevice {
     } catch (err) {
       throw toIoError(err, `open ${path}`);
     }
+    const addon = storageAddon();
     try {
-      const { kind, bytes } = await FileBlockDevice.#measure(handle, path);
+      const lock = options.lock === false ? 'none' : lockImage(handle, path, readOnly, addon);
+      const { kind, bytes } = await FileBlockDevice.#measure(handle, path, addon);
       const info: BlockInfo = {
         readWrite: !readOnly,
         sectorSize,
@@ -119,14 +141,14 @@ export class FileBlockDevice implements BlockDevice {
         media: 'disk',
         removable: false,
       };
-      return new FileBlockDevice(path, kind, handle, info);
+      return new FileBlockDevice(path, kind, handle, info, lock, addon);
     } catch (err) {
-      await handle.close().catch(() => undefined); // the measuring error is the one to report
+      await handle.close().catch(() => undefined); // the locking or measuring error is the one to report
       throw err;
     }
   }
 
-  static async #measure(handle: FileHandle, path: string): Promise<{ kind: FileKind; bytes: bigint }> {
+  static async #measure(handle: FileHandle, path: string, addon: StorageAddon | undefined): Promise<{ kind: FileKind; bytes: bigint }> {
     let st;
     try {
       st = await handle.stat({ bigint: true });
@@ -134,7 +156,14 @@ export class FileBlockDevice implements BlockDevice {
       throw toIoError(err, `fstat ${path}`);
     }
     if (st.isFile()) return { kind: FileKind.Regular, bytes: st.size };
-    if (st.isBlockDevice()) return { kind: FileKind.BlockDevice, bytes: await blockDeviceSize(st.rdev) };
+    if (st.isBlockDevice()) {
+      if (!addon) return { kind: FileKind.BlockDevice, bytes: await blockDeviceSize(st.rdev) };
+      try {
+        return { kind: FileKind.BlockDevice, bytes: addon.blkGetSize64(handle.fd) };
+      } catch (err) {
+        throw toIoError(err, `size of block device ${path}`);
+      }
+    }
     throw new InvalidArgumentError('path', `${path} is neither a regular file nor a block device`);
   }
 
@@ -170,15 +199,35 @@ export class FileBlockDevice implements BlockDevice {
     });
   }
 
+  /**
+   * fdatasync. Flushes are serialised: each fdatasync starts after the one
+   * before it finished, so a flush that resolves was not overtaken by a
+   * concurrent one that failed. A failure fails the device (sticky).
+   */
   flush(): Promise<void> {
-    return this.#gate.run(async () => {
+    return this.#gate.run(() => {
       validateFlush(this.#info);
-      try {
-        await this.#handle.datasync();
-      } catch (err) {
-        throw toIoError(err, `fdatasync ${this.path}`);
-      }
+      const run = this.#flushing.then(() => this.#datasync());
+      this.#flushing = run.catch(() => undefined);
+      return run;
     });
+  }
+
+  async #datasync(): Promise<void> {
+    // A flush queued behind the one that failed reports that failure.
+    if (this.#gate.failure) throw this.#gate.failure;
+    try {
+      await this.#handle.datasync();
+    } catch (err) {
+      const code = (err as { code?: unknown })?.code;
+      const failure = new IoError(
+        `fdatasync ${this.path} failed (${typeof code === 'string' ? code : String(err)}): writes acknowledged ` +
+          'since the last successful flush may be lost; the device is failed until it is disconnected and reopened',
+        { cause: err },
+      );
+      this.#gate.fail(failure);
+      throw failure;
+    }
   }
 
   discard(sector: bigint, count: bigint): Promise<void> {
@@ -187,9 +236,14 @@ export class FileBlockDevice implements BlockDevice {
       const size = this.#info.sectorSize;
       const pos = Number(req.sector) * size;
       try {
-        await zeroFill(this.#handle, pos, Number(req.count) * size);
+        await this.#discarder.discard(pos, Number(req.count) * size);
       } catch (err) {
-        throw toIoError(err, `discard (zero-fill) ${this.path} at byte ${pos}`);
+        throw toIoError(err, `discard (${this.#discarder.method}) ${this.path} at byte ${pos}`);
+      } finally {
+        // The method may have stepped down: info() says which one is in use.
+        if (this.#info.discard!.method !== this.#discarder.method) {
+          this.#info = { ...this.#info, discard: { ...this.#info.discard!, method: this.#discarder.method } };
+        }
       }
     });
   }
@@ -214,7 +268,7 @@ export class FileBlockDevice implements BlockDevice {
    */
   refreshSize(): Promise<BlockInfo> {
     return this.#gate.run(async () => {
-      const { bytes } = await FileBlockDevice.#measure(this.#handle, this.path);
+      const { bytes } = await FileBlockDevice.#measure(this.#handle, this.path, storageAddon());
       this.#setSize(bytes / BigInt(this.#info.sectorSize));
       return this.#info;
     });

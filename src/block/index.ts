@@ -1,5 +1,6 @@
 /** Public surface of the BlockDevice layer. */
-export type { BlockDevice, BlockFeatures, BlockInfo, DiscardInfo, MediaKind, ResizeListener } from './types.js';
+export type { BlockDevice, BlockFeatures, BlockInfo, DiscardInfo, DiscardMethod, MediaKind, ResizeListener } from './types.js';
+export type { ImageLock } from './file-lock.js';
 export { MemoryBlockDevice } from './memory.js';
 export type { MemoryBlockDeviceOptions } from './memory.js';
 export { FileBlockDevice, FileKind } from './file.js';

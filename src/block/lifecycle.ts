@@ -5,19 +5,28 @@
  * (reconnect, failure) and does not use this.
  *
  *   Connected ──disconnect()──▶ Disconnecting ──in-flight settled, release()──▶ Disconnected
+ *       │                              ▲
+ *       └──fail(err)──▶ Failed ──disconnect()
+ *
+ * Failed is sticky: every later call rejects with the same error until the
+ * device is disconnected (and reopened by its owner). The file flavour
+ * enters it when fdatasync fails (see README "Storage rules").
  */
+import type { XenpvError } from '../errors.js';
 import { checkConnected } from './validate.js';
 
 export enum LifecycleState {
   Connected = 'connected',
   Disconnecting = 'disconnecting',
   Disconnected = 'disconnected',
+  Failed = 'failed',
 }
 
 export class IoGate {
   #state = LifecycleState.Connected;
   readonly #inFlight = new Set<Promise<void>>();
   #closing: Promise<void> | undefined;
+  #failure: XenpvError | undefined;
 
   get state(): LifecycleState {
     return this.#state;
@@ -28,13 +37,27 @@ export class IoGate {
     return this.#inFlight.size;
   }
 
+  /** The error that failed the device, if it failed. */
+  get failure(): XenpvError | undefined {
+    return this.#failure;
+  }
+
+  /** Fail the device (first error wins): every later `run` rejects with `err`. */
+  fail(err: XenpvError): void {
+    if (this.#failure !== undefined || this.#state !== LifecycleState.Connected) return;
+    this.#failure = err;
+    this.#state = LifecycleState.Failed;
+  }
+
   /**
-   * Runs `op` if connected, else rejects with `disconnected`. A synchronous
+   * Runs `op` if connected, else rejects with `disconnected` (or, once
+   * failed, with the failure). A synchronous
    * throw from `op` becomes a rejection. Returns `op`'s promise.
    */
   run<T>(op: () => Promise<T>): Promise<T> {
     let p: Promise<T>;
     try {
+      if (this.#failure !== undefined && this.#state === LifecycleState.Failed) throw this.#failure;
       checkConnected(this.#state === LifecycleState.Connected);
       p = op();
     } catch (err) {

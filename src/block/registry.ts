@@ -23,6 +23,8 @@ export interface OpenOptions {
   readonly sectorSize?: number;
   /** `file`: create the file with this size if it does not exist. */
   readonly create?: { readonly sizeBytes: number | bigint };
+  /** `file`: take the image lock (default true; README "Storage rules"). */
+  readonly lock?: boolean;
   /** Flavour-specific options (e.g. what the Xen flavour needs) pass through. */
   readonly [option: string]: unknown;
 }
@@ -58,6 +60,7 @@ const builtins: Record<string, FlavourOpener> = {
       readOnly: options.readOnly,
       sectorSize: options.sectorSize,
       create: options.create,
+      lock: options.lock,
     }),
 };
 

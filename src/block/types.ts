@@ -62,7 +62,16 @@ export interface DiscardInfo {
   readonly alignment: number;
   /** The device can discard securely (`discard-secure`). */
   readonly secure: boolean;
+  /**
+   * How the range is discarded, where the flavour knows (file): space given
+   * back (`punch-hole`), zeroed by the device (`zeroout`), or zeros written
+   * with no space freed (`zero-fill`: the fallback, which needs free space).
+   */
+  readonly method?: DiscardMethod;
 }
+
+/** See DiscardInfo.method and src/block/file-discard.ts. */
+export type DiscardMethod = 'punch-hole' | 'zeroout' | 'zero-fill';
 
 /** Kind of medium (blkif `info` VDISK_CDROM). */
 export type MediaKind = 'disk' | 'cdrom';

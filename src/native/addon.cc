@@ -148,6 +148,8 @@ void PageSize(const FunctionCallbackInfo<Value>& args) {
 void RegisterXenDev(v8::Local<v8::Object> exports);
 // fd-poll.cc: event-loop readiness of a character device.
 void RegisterFdPoll(v8::Local<v8::Object> exports);
+// storage.cc: hole punching, block-device ioctls, OFD image locks.
+void RegisterStorage(v8::Local<v8::Object> exports);
 
 // Context-aware so worker_threads may load it too.
 NODE_MODULE_INIT(/* exports, module, context */) {
@@ -157,4 +159,5 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   NODE_SET_METHOD(exports, "pageSize", PageSize);
   RegisterXenDev(exports);
   RegisterFdPoll(exports);
+  RegisterStorage(exports);
 }

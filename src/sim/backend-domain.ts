@@ -10,6 +10,7 @@ import { MemoryBlockDevice } from '../block/memory.js';
 import type { BlockDevice } from '../block/types.js';
 import { platformFromWorkerData } from '../platform/sim/domain.js';
 import { createEngine } from '../ring/index.js';
+import { XenpvError } from '../errors.js';
 import { connectMessagePort } from '../xenstore/transport/message-port.js';
 
 export interface BackendDomainData {
@@ -25,7 +26,19 @@ export interface BackendDomainData {
 
 /** Messages from the toolstack. */
 export type BackendCommand = { type: 'resize'; sizeBytes: number } | { type: 'stop' };
-export type BackendReply = { type: 'ready' } | { type: 'error'; message: string } | { type: 'done' };
+import type { ErrorCode } from '../errors.js';
+export type BackendReply =
+  | { type: 'ready' }
+  | { type: 'error'; message: string; code?: ErrorCode; path?: string }
+  | { type: 'done' };
+
+/** The reply for a failure, keeping a XenpvError's code (and a LockedError's path). */
+function errorReply(err: unknown): BackendReply {
+  const e = err as { code?: unknown; path?: unknown; message?: unknown; stack?: unknown };
+  const code = typeof e?.code === 'string' && err instanceof XenpvError ? (e.code as ErrorCode) : undefined;
+  const message = err instanceof Error ? (code ? err.message : err.stack ?? err.message) : String(err);
+  return { type: 'error', message, code, path: typeof e?.path === 'string' ? e.path : undefined };
+}
 
 async function main(): Promise<void> {
   const platform = platformFromWorkerData({ connectXenstore: connectMessagePort });
@@ -54,7 +67,7 @@ async function main(): Promise<void> {
         }
         parentPort!.postMessage({ type: 'done' } satisfies BackendReply);
       } catch (err) {
-        parentPort!.postMessage({ type: 'error', message: String(err) } satisfies BackendReply);
+        parentPort!.postMessage(errorReply(err));
       }
     })();
   });
@@ -62,5 +75,5 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  parentPort!.postMessage({ type: 'error', message: err instanceof Error ? err.stack ?? err.message : String(err) } satisfies BackendReply);
+  parentPort!.postMessage(errorReply(err));
 });

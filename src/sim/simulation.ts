@@ -11,13 +11,12 @@
  *   await sim.restartBackend(disk);               // dev reconnects by itself
  *   await sim.stop();
  */
-import { open } from 'node:fs/promises';
 import type { Worker } from 'node:worker_threads';
 import type { BackendFeatures } from '../blkback/features.js';
 import { Blkfront, type BlkfrontOptions } from '../blkfront/blkfront.js';
 import { createVbd, destroyVbd, type VbdPaths } from '../blkfront/toolstack.js';
 import { XenbusState } from '../blkif/constants.js';
-import { InvalidArgumentError, XenpvError } from '../errors.js';
+import { InvalidArgumentError, LockedError, XenpvError } from '../errors.js';
 import type { SimPlatform } from '../platform/sim/domain.js';
 import { Hypervisor } from '../platform/sim/hypervisor.js';
 import { createEngine } from '../ring/index.js';
@@ -25,6 +24,7 @@ import { Abi } from '../ring/engine.js';
 import { compiledModule } from '../util/compiled.js';
 import { XenstoreServer } from '../xenstore/server/server.js';
 import type { BackendCommand, BackendDomainData, BackendReply } from './backend-domain.js';
+import { prepareBacking } from './backing.js';
 
 export interface SimulationOptions {
   /** Also serve xenstored on this unix socket (for Xen's own tools). */
@@ -38,8 +38,17 @@ export interface SimulationOptions {
 }
 
 export interface DiskOptions {
-  sizeBytes: number;
-  /** Serve this file (created with sizeBytes if missing); else a memory disk. */
+  /**
+   * Disk size. Required for a memory disk and for a file to be created; a
+   * host block device gives its own size (if given, it must match).
+   */
+  sizeBytes?: number;
+  /**
+   * Serve this regular file (created sparse with sizeBytes if missing, grown
+   * if smaller) or host block device; else a memory disk. A path served
+   * read-write is served once (`locked` otherwise; read-only disks may share
+   * one); the backend holds the image lock (README "Storage rules").
+   */
   path?: string;
   readOnly?: boolean;
   sectorSize?: number;
@@ -63,7 +72,12 @@ export interface AttachOptions extends Partial<Omit<BlkfrontOptions, 'engine' | 
 interface DiskRecord {
   disk: SimDisk;
   worker?: Worker;
+  /** Attached and not yet disconnected (a disconnected device is forgotten at once). */
   devices: Set<Blkfront>;
+  /** restart/kill/resize of this disk run one after another, in call order. */
+  ops: Promise<void>;
+  /** realpath of the backing store, if a path. */
+  backingKey?: string;
 }
 
 const XVDA = 202 << 8;
@@ -95,10 +109,21 @@ export class Simulation {
 
   /** Start a backend domain serving a new disk, and write its xenstore directories. */
   async createDisk(opts: DiskOptions): Promise<SimDisk> {
-    if (!Number.isSafeInteger(opts.sizeBytes) || opts.sizeBytes <= 0) {
-      throw new InvalidArgumentError('sizeBytes', `must be a positive integer, got ${opts.sizeBytes}`);
+    if (opts.sizeBytes !== undefined || !opts.path) {
+      if (!Number.isSafeInteger(opts.sizeBytes) || opts.sizeBytes! <= 0) {
+        throw new InvalidArgumentError('sizeBytes', `must be a positive integer, got ${opts.sizeBytes}`);
+      }
     }
-    if (opts.path) await createSparse(opts.path, opts.sizeBytes);
+    const backing = opts.path ? await prepareBacking(opts.path, opts.sizeBytes) : undefined;
+    if (backing) {
+      for (const r of this.disks.values()) {
+        // Readers may share a store (as their shared image locks do); a writer is alone.
+        if (r.backingKey === backing.key && !(r.disk.options.readOnly && opts.readOnly)) {
+          throw new LockedError(opts.path!, `${opts.path} is already served by disk ${r.disk.devid} of this simulation`);
+        }
+      }
+      opts = { ...opts, sizeBytes: backing.sizeBytes };
+    }
     const n = this.nextDisk++;
     const devid = XVDA + n * 16;
     const backendDomid = this.nextDomid++;
@@ -111,7 +136,7 @@ export class Simulation {
       dev: `xvd${String.fromCharCode(97 + n)}`,
     });
     const disk: SimDisk = { devid, backendDomid, paths, options: opts };
-    const rec: DiskRecord = { disk, devices: new Set() };
+    const rec: DiskRecord = { disk, devices: new Set(), ops: Promise.resolve(), backingKey: backing?.key };
     this.disks.set(devid, rec);
     await this.startBackend(rec);
     return disk;
@@ -122,7 +147,7 @@ export class Simulation {
     const data: BackendDomainData = {
       backend: disk.paths.backend,
       path: disk.options.path,
-      sizeBytes: disk.options.sizeBytes,
+      sizeBytes: disk.options.sizeBytes!,
       sectorSize: disk.options.sectorSize,
       readOnly: disk.options.readOnly,
       features: disk.options.features,
@@ -147,17 +172,39 @@ export class Simulation {
       abi: abi === 'x86_32-abi' ? Abi.X86_32 : Abi.X86_64,
     });
     rec.devices.add(dev);
+    // Forgotten once disconnected: a simulation attaching and detaching for
+    // days holds only what is attached now.
+    void dev.closed.then(() => rec.devices.delete(dev));
     return dev;
+  }
+
+  /** Devices attached to `disk` (or to any disk) and not yet disconnected. */
+  attachedCount(disk?: SimDisk): number {
+    if (disk) return this.record(disk).devices.size;
+    let n = 0;
+    for (const rec of this.disks.values()) n += rec.devices.size;
+    return n;
+  }
+
+  /** Run `op` after every restart/kill/resize of the disk issued before it. */
+  private serialised(disk: SimDisk, op: (rec: DiskRecord) => Promise<void>): Promise<void> {
+    const rec = this.record(disk);
+    const run = rec.ops.then(() => op(rec));
+    rec.ops = run.catch(() => undefined);
+    return run;
   }
 
   /**
    * Destroy the disk's backend domain and start a new one (same domid) on
    * the same backing store. Attached frontends keep their requests and
-   * reconnect by themselves.
+   * reconnect by themselves. Calls on one disk (restart, kill, resize) run
+   * one after another: two restarts at once restart it twice.
    */
-  async restartBackend(disk: SimDisk): Promise<void> {
-    await this.killBackend(disk);
-    await this.startBackend(this.record(disk));
+  restartBackend(disk: SimDisk): Promise<void> {
+    return this.serialised(disk, async (rec) => {
+      await this.kill(rec);
+      await this.startBackend(rec);
+    });
   }
 
   /**
@@ -165,8 +212,12 @@ export class Simulation {
    * domain). Frontends suspend and keep their requests until a backend comes
    * back or they are disconnected.
    */
-  async killBackend(disk: SimDisk): Promise<void> {
-    const rec = this.record(disk);
+  killBackend(disk: SimDisk): Promise<void> {
+    return this.serialised(disk, (rec) => this.kill(rec));
+  }
+
+  private async kill(rec: DiskRecord): Promise<void> {
+    const { disk } = rec;
     if (!rec.worker) return;
     rec.worker = undefined;
     await this.hypervisor.destroyDomain(disk.backendDomid);
@@ -175,9 +226,8 @@ export class Simulation {
   }
 
   /** Grow or shrink the disk while attached (the frontend sees a resize event). */
-  async resizeDisk(disk: SimDisk, sizeBytes: number): Promise<void> {
-    const rec = this.record(disk);
-    await command(rec.worker!, { type: 'resize', sizeBytes });
+  resizeDisk(disk: SimDisk, sizeBytes: number): Promise<void> {
+    return this.serialised(disk, (rec) => command(rec.worker!, { type: 'resize', sizeBytes }));
   }
 
   private record(disk: SimDisk): DiskRecord {
@@ -189,7 +239,8 @@ export class Simulation {
   /** Disconnect every device, stop every backend domain, close xenstored. */
   async stop(): Promise<void> {
     for (const rec of this.disks.values()) {
-      for (const dev of rec.devices) await dev.disconnect().catch(() => undefined);
+      await rec.ops;
+      for (const dev of [...rec.devices]) await dev.disconnect().catch(() => undefined);
       if (rec.worker) {
         await command(rec.worker, { type: 'stop' }).catch(() => undefined);
         await this.hypervisor.destroyDomain(rec.disk.backendDomid).catch(() => undefined);
@@ -202,22 +253,13 @@ export class Simulation {
   }
 }
 
-async function createSparse(path: string, sizeBytes: number): Promise<void> {
-  const h = await open(path, 'a+');
-  try {
-    const st = await h.stat();
-    if (st.size < sizeBytes) await h.truncate(sizeBytes);
-  } finally {
-    await h.close();
-  }
-}
-
 function expectReply(worker: Worker, want: BackendReply['type']): Promise<void> {
   return new Promise((resolve, reject) => {
     const onMsg = (m: BackendReply): void => {
       cleanup();
       if (m.type === want) resolve();
-      else reject(new XenpvError('io', `backend domain: ${m.type === 'error' ? m.message : m.type}`));
+      else if (m.type === 'error' && m.code === 'locked' && m.path) reject(new LockedError(m.path, `backend domain: ${m.message}`));
+      else reject(new XenpvError((m.type === 'error' && m.code) || 'io', `backend domain: ${m.type === 'error' ? m.message : m.type}`));
     };
     const onExit = (code: number): void => {
       cleanup();

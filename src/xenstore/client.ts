@@ -7,7 +7,7 @@ import type { DomId, XenStore, XsOps, XsPerm, XsWatch, XsWatchEvent } from '../p
 import { DisconnectedError, InvalidArgumentError, ProtocolError } from '../errors.js';
 import { XenstoreError, isXenstoreError } from './errors.js';
 import {
-  XsOp, XsParser, XsMessage, bytesToString, concatBytes, encodeMessage, nulTerminated,
+  XsFramingError, XsOp, XsParser, XsMessage, bytesToString, concatBytes, encodeMessage, nulTerminated,
   splitNulTerminated,
 } from './wire.js';
 import { formatPerm, parsePerms } from './perms.js';
@@ -194,8 +194,10 @@ export class XenstoreClient implements XenStore {
   }
 
   private receive(chunk: Uint8Array): void {
-    let msgs: XsMessage[];
+    let msgs: readonly XsMessage[];
     try { msgs = this.parser.push(chunk); } catch (err) {
+      // Replies that came before the violation are still answers.
+      if (err instanceof XsFramingError) for (const m of err.parsed) this.dispatch(m);
       this.shutdown(err as Error);
       this.transport.close();
       return;

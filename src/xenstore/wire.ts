@@ -77,6 +77,24 @@ export function nulTerminated(strings: readonly string[]): Uint8Array {
   return enc.encode(strings.map((s) => s + '\0').join(''));
 }
 
+/**
+ * Byte strings: one JS char (U+0000..U+00FF) per wire byte, Buffer's
+ * 'latin1'. Watch tokens are opaque bytes and must come back byte for byte
+ * (`tok\xff\xfe` is not UTF-8); the server keeps tokens, and the paths
+ * that travel with them in events, as byte strings. (Valid paths are ASCII,
+ * where the two encodings agree.)
+ */
+export function nulTerminatedBytes(strings: readonly string[]): Uint8Array {
+  return Buffer.from(strings.map((s) => s + '\0').join(''), 'latin1');
+}
+
+/** splitNulTerminated, as byte strings (see nulTerminatedBytes). */
+export function splitNulTerminatedBytes(payload: Uint8Array): string[] {
+  if (payload.length === 0) return [];
+  if (payload[payload.length - 1] !== 0) throw new XenstoreError('EINVAL', 'payload string is not NUL-terminated');
+  return Buffer.from(payload.buffer, payload.byteOffset, payload.length - 1).toString('latin1').split('\0');
+}
+
 /** Concatenate byte parts (strings are UTF-8 encoded). */
 export function concatBytes(parts: readonly (string | Uint8Array)[]): Uint8Array {
   const bufs = parts.map(toBytes);
@@ -123,15 +141,27 @@ export function encodeMessage(type: number, reqId: number, txId: number, payload
 }
 
 /**
+ * A framing violation, with the whole messages that came before it in the
+ * same chunk: they are valid requests and are processed before the
+ * connection is closed (a stream is a sequence, as C xenstored reads it).
+ */
+export class XsFramingError extends ProtocolError {
+  constructor(message: string, readonly parsed: readonly XsMessage[]) {
+    super(message);
+  }
+}
+
+/**
  * Incremental parser: feed it chunks split anywhere; it yields whole
  * messages. A header announcing more than XENSTORE_PAYLOAD_MAX is a protocol
- * violation (xenstored kills such a connection): `push` throws ProtocolError
- * and the parser stays failed.
+ * violation (xenstored kills such a connection): `push` throws an
+ * XsFramingError (a ProtocolError) carrying the messages parsed before the
+ * bad header, and the parser stays failed (later pushes throw it, with none).
  */
 export class XsParser {
   private buf = new Uint8Array(XSD_SOCKMSG_BYTES + XENSTORE_PAYLOAD_MAX);
   private have = 0;
-  private failed: ProtocolError | undefined;
+  private failed: XsFramingError | undefined;
 
   /** Bytes of a partial message held (0 between messages). */
   get buffered(): number { return this.have; }
@@ -149,8 +179,9 @@ export class XsParser {
       if (this.have === XSD_SOCKMSG_BYTES) {
         const len = this.len();
         if (len > XENSTORE_PAYLOAD_MAX) {
-          this.failed = new ProtocolError(`xenstore message length ${len} exceeds XENSTORE_PAYLOAD_MAX ${XENSTORE_PAYLOAD_MAX}`);
-          throw this.failed;
+          const message = `xenstore message length ${len} exceeds XENSTORE_PAYLOAD_MAX ${XENSTORE_PAYLOAD_MAX}`;
+          this.failed = new XsFramingError(message, []);
+          throw new XsFramingError(message, out);
         }
       }
       if (this.have >= XSD_SOCKMSG_BYTES && this.have === XSD_SOCKMSG_BYTES + this.len()) {

@@ -4,7 +4,7 @@
  * transactions; its watches live in the core's WatchTable.
  */
 import type { DomId } from '../../platform/types.js';
-import { XsOp, XsParser, encodeMessage, nulTerminated } from '../wire.js';
+import { XsFramingError, XsOp, XsParser, encodeMessage, nulTerminatedBytes, type XsMessage } from '../wire.js';
 import type { Principal } from './permissions.js';
 import type { Transaction } from './transactions.js';
 import type { WatchOwner } from './watches.js';
@@ -38,29 +38,35 @@ export class Connection implements WatchOwner {
     return { domid: this.domid, privileged: this.domid === 0, target: this.host.targetOf(this.domid) };
   }
 
-  /** Bytes from the peer. A framing violation closes the connection (as xenstored does). */
+  /**
+   * Bytes from the peer. A framing violation closes the connection (as
+   * xenstored does), after the requests that came before it are handled.
+   */
   receive(chunk: Uint8Array): void {
     if (this.state === ConnState.Closed) return;
-    let msgs;
+    let msgs: readonly XsMessage[];
+    let violation: Error | undefined;
     try {
       msgs = this.parser.push(chunk);
     } catch (err) {
-      this.host.dropped(this, (err as Error).message);
-      return;
+      violation = err as Error;
+      msgs = err instanceof XsFramingError ? err.parsed : [];
     }
     for (const m of msgs) {
       // A reply may have overflowed the output quota and closed us.
       if ((this.state as ConnState) === ConnState.Closed) return;
       this.host.handle(this, m.type, m.reqId, m.txId, m.payload);
     }
+    if (violation) this.host.dropped(this, violation.message);
   }
 
   reply(type: number, reqId: number, txId: number, payload: Uint8Array): void {
     this.send(encodeMessage(type, reqId, txId, payload));
   }
 
+  /** `path` and `token` are byte strings (one char per byte, see wire.ts latin1): sent byte for byte. */
   sendWatchEvent(path: string, token: string): void {
-    const payload = nulTerminated([path, token]);
+    const payload = nulTerminatedBytes([path, token]);
     // An event that cannot be framed (path + token > 4096) is dropped: watches may be lossy, never oversized.
     if (payload.length <= 4096) this.send(encodeMessage(XsOp.XS_WATCH_EVENT, 0, 0, payload));
   }

@@ -9,7 +9,7 @@ import type { DomId, XsPerm } from '../../platform/types.js';
 import { XenstoreError } from '../errors.js';
 import {
   XENSTORE_PAYLOAD_MAX, XsOp, bytesToString, concatBytes, isKnownOp, nulTerminated, splitFirst,
-  splitNulTerminated,
+  splitNulTerminated, splitNulTerminatedBytes,
 } from '../wire.js';
 import { canonicalPath, domainPath } from '../paths.js';
 import { formatPerm, parsePerms } from '../perms.js';
@@ -139,7 +139,7 @@ export class XsCore implements ConnHost {
       }
       case XsOp.XS_WATCH: return this.watch(conn, payload);
       case XsOp.XS_UNWATCH: {
-        const [wpath, token] = args(payload, 2);
+        const [wpath, token] = args(payload, 2, splitNulTerminatedBytes);
         const abs = canonicalPath(wpath!, conn.domid, { allowSpecial: true });
         if (!this.watches.remove(conn, abs, token!)) throw new XenstoreError('ENOENT', `no watch ${wpath} ${token}`);
         return OK;
@@ -210,7 +210,8 @@ export class XsCore implements ConnHost {
   }
 
   private watch(conn: Connection, payload: Uint8Array): Uint8Array {
-    const [wpath, token] = args(payload, 2);
+    // Byte strings: the token comes back in events byte for byte.
+    const [wpath, token] = args(payload, 2, splitNulTerminatedBytes);
     const abs = canonicalPath(wpath!, conn.domid, { allowSpecial: true });
     if (this.watches.has(conn, abs, token!)) throw new XenstoreError('EEXIST', `watch ${wpath} ${token} exists`);
     if (this.watches.countFor(conn) >= this.quota.watchesPerConnection) throw new XenstoreError('E2BIG', 'watch quota');
@@ -286,8 +287,8 @@ function oneArg(payload: Uint8Array): string {
 }
 
 /** At least `n` NUL-terminated strings (extra reserved ones are ignored). */
-function args(payload: Uint8Array, n: number): string[] {
-  const parts = splitNulTerminated(payload);
+function args(payload: Uint8Array, n: number, split: (p: Uint8Array) => string[] = splitNulTerminated): string[] {
+  const parts = split(payload);
   if (parts.length < n) throw new XenstoreError('EINVAL', `expected ${n} arguments`);
   return parts;
 }

@@ -5,7 +5,8 @@
  * The hypervisor side calls introduceDomain / releaseDomain.
  */
 import * as net from 'node:net';
-import { existsSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { MessagePort } from 'node:worker_threads';
 import type { DomId } from '../../platform/types.js';
 import { XenstoreClient } from '../client.js';
@@ -37,14 +38,34 @@ export class XenstoreServer {
     if (log) this.core.onDrop = (c, reason) => log(`xenstored: connection ${c.id} (dom${c.domid}): ${reason}`);
   }
 
-  /** Serve the wire protocol on a unix socket; every socket peer is dom0. */
-  async listen(path: string): Promise<void> {
+  /**
+   * Serve the wire protocol on a unix socket; every socket peer is dom0, so
+   * the socket is created with `mode` (default 0600: its owner only), never
+   * with the umask's permissions: it is bound in a private (0700) directory
+   * beside `path`, chmod'ed, then hard-linked into place (which fails if
+   * `path` exists, as bind would).
+   */
+  async listen(path: string, opts: { mode?: number } = {}): Promise<void> {
+    const mode = opts.mode ?? 0o600;
     if (existsSync(path) && !(await socketIsLive(path))) unlinkSync(path); // a stale socket from a dead server
     const srv = net.createServer((sock) => this.acceptSocket(sock));
-    await new Promise<void>((resolve, reject) => {
-      srv.once('error', reject);
-      srv.listen(path, () => { srv.off('error', reject); resolve(); });
-    });
+    const tmp = mkdtempSync(join(dirname(path), '.xs-'));
+    const bound = join(tmp, 's');
+    try {
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(bound, () => { srv.off('error', reject); resolve(); });
+      });
+      chmodSync(bound, mode);
+      linkSync(bound, path);
+    } catch (err) {
+      await new Promise<void>((r) => srv.close(() => r()));
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'EEXIST') throw Object.assign(new Error(`listen EADDRINUSE: address already in use ${path}`), { code: 'EADDRINUSE' });
+      throw err;
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
     srv.on('error', () => undefined);
     this.servers.push(srv);
     this.socketPaths.push(path);
@@ -59,7 +80,14 @@ export class XenstoreServer {
         if (!sock.write(bytes) && sock.writableLength > SOCKET_HIGH_WATER) sock.pause();
       },
       queuedBytes: () => sock.writableLength,
-      close: () => sock.destroy(),
+      close: () => {
+        // Replies already written (to requests before a framing violation,
+        // say) still go out; a peer that is not reading loses them.
+        sock.pause();
+        if (sock.writableLength > SOCKET_HIGH_WATER) return void sock.destroy();
+        sock.end();
+        setTimeout(() => sock.destroy(), 1000).unref();
+      },
     });
     sock.on('drain', () => sock.resume());
     sock.on('data', (chunk: Buffer) => {

@@ -90,6 +90,9 @@ function feed(P: new () => Parser, parts: Uint8Array[]): { msgs: OracleMsg[]; er
       for (const m of p.push(part)) msgs.push({ type: m.type, reqId: m.reqId, txId: m.txId, payload: Array.from(m.payload) });
     } catch (e) {
       if (!(e instanceof XenpvError)) throw new FuzzViolation(`XsParser.push threw a non-XenpvError: ${(e as Error)?.stack ?? e}`);
+      // The messages before the bad header travel with the error (they are still requests).
+      const parsed = (e as { parsed?: readonly { type: number; reqId: number; txId: number; payload: Uint8Array }[] }).parsed ?? [];
+      if (error === undefined) for (const m of parsed) msgs.push({ type: m.type, reqId: m.reqId, txId: m.txId, payload: Array.from(m.payload) });
       if (error === undefined) error = e;
     }
   }
@@ -110,7 +113,7 @@ export async function runWireCase(c: WireCase, P: new () => Parser): Promise<voi
     check(!!got.error === want.bad, got.error ? `XsParser failed (${got.error.message}) on a good stream` : 'XsParser accepted a header with len > 4096', { splits });
     if (got.error) {
       check(got.error.code === 'protocol', `XsParser failure has code '${got.error.code}', expected 'protocol'`);
-      checkSame(got.msgs, want.msgs.slice(0, got.msgs.length), 'messages before the failure (a prefix of the oracle\'s)');
+      checkSame(got.msgs, want.msgs, 'messages before the failure (all of them: none is lost with the bad header)');
     } else {
       checkSame(got.msgs, want.msgs, `messages (split at ${JSON.stringify(splits)})`);
       check(got.buffered === want.partial, `buffered ${got.buffered}, expected the ${want.partial}-byte partial tail`);
