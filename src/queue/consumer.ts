@@ -86,11 +86,12 @@ export class Consumer {
     const last = this.#peeked[this.#peeked.length - 1];
     let at = last?.next ?? this.#scan;
     for (;;) {
+      // Skip first: the skip may land exactly on the producer position.
+      at = recordStart(at, this.area.sectorSize);
       if (at >= this.#producer) {
         this.noteProducer((await this.area.readSlot(MAGIC_PRODUCER, PRODUCER_SLOTS)).position);
         if (at >= this.#producer) return undefined;
       }
-      at = recordStart(at, this.area.sectorSize);
       const head = await this.#bytes(at, RECORD_HEADER);
       const h = decodeRecordHeader(head);
       const room = this.#producer - at - BigInt(RECORD_HEADER);
