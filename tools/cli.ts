@@ -31,6 +31,10 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'benchmark the Wasm engine against the JS twin (table, --json, SVG chart)',
     run: runBench,
   },
+  queue: {
+    summary: 'persistent queue on a device: format | push | pop | fill | bench',
+    run: async (argv) => (await import('./queue.js')).main(argv),
+  },
 };
 
 function usage(): string {
