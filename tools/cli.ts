@@ -31,6 +31,10 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'benchmark the Wasm engine against the JS twin (table, --json, SVG chart)',
     run: runBench,
   },
+  export: {
+    summary: 'export a device over NBD on 127.0.0.1 or a unix socket',
+    run: async (argv) => (await import('./export.js')).main(argv),
+  },
   queue: {
     summary: 'persistent queue on a device: format | push | pop | fill | bench',
     run: async (argv) => (await import('./queue.js')).main(argv),
