@@ -48,3 +48,8 @@ export {
   TimeoutError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
+// Layers above BlockDevice: the persistent queue and the NBD export.
+export { PersistentQueue, crc32c } from './queue/index.js';
+export type { QueueFormatOptions, QueueStats } from './queue/index.js';
+export { NbdServer } from './nbd/index.js';
+export type { NbdServerOptions, NbdExportSpec } from './nbd/index.js';

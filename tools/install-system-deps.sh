@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # System packages the tests use: Xen's public headers (golden layouts, C peers),
 # Xen's own xenstore clients and pyxs (xenstored conformance), a C compiler and
-# make/python for node-gyp. Idempotent; quiet when everything is present.
+# make/python for node-gyp, and libnbd-bin + python3-libnbd (nbdinfo, nbdcopy,
+# nbdsh: the independent NBD clients of test/nbd.test.ts). Idempotent; quiet
+# when everything is present.
 set -euo pipefail
-PKGS=(libxen-dev xenstore-utils python3-pyxs gcc g++ make python3)
+PKGS=(libxen-dev xenstore-utils python3-pyxs gcc g++ make python3 libnbd-bin python3-libnbd)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
