@@ -29,7 +29,7 @@ function indexOf(b: Uint8Array): number {
 describe('PersistentQueue on power loss (CrashDevice)', () => {
   it('keeps every acknowledged push and consumption through 300 random power cuts', async () => {
     const rnd = prng(20261201);
-    let image = new Uint8Array(512 * 48);
+    let image: Uint8Array = new Uint8Array(512 * 48);
     {
       const dev = new CrashDevice(image);
       await PersistentQueue.format(dev, { dataSectors: 32n }); // 16 KiB ring: wraps often
