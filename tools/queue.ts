@@ -85,6 +85,19 @@ export async function main(argv: string[]): Promise<number> {
   const [spec, ...items] = positionals;
   if (!['format', 'push', 'pop', 'fill'].includes(sub)) return usageError(`unknown subcommand '${sub}'`);
   if (spec === undefined) return usageError('missing <device>');
+  // Numbers are checked before the device is opened: a usage error is exit 2 whatever the device holds.
+  let n: { dataSectors?: number; max: number; start: number; count: number; lanes: number };
+  try {
+    n = {
+      dataSectors: values['data-sectors'] === undefined ? undefined : int('data-sectors', values['data-sectors']),
+      max: int('max', values.max, 1),
+      start: sub === 'fill' ? int('start', values.start) : 0,
+      count: sub === 'fill' ? int('count', values.count) : 0,
+      lanes: Math.max(1, int('concurrency', values.concurrency, 16)),
+    };
+  } catch (err) {
+    return usageError((err as Error).message);
+  }
   let dev;
   try {
     dev = await openBlockDevice(spec, sub === 'format' ? { create: { sizeBytes: 64 << 20 } } : {});
@@ -95,8 +108,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (sub) {
       case 'format': {
-        const ds = values['data-sectors'];
-        const q = await PersistentQueue.format(dev, ds === undefined ? {} : { dataSectors: BigInt(int('data-sectors', ds)) });
+        const q = await PersistentQueue.format(dev, n.dataSectors === undefined ? {} : { dataSectors: BigInt(n.dataSectors) });
         console.log(`formatted: ${q.stats().capacityBytes} bytes of ring, items up to ${q.stats().maxItemBytes} bytes`);
         return 0;
       }
@@ -112,15 +124,14 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'pop': {
         const q = await PersistentQueue.open(dev);
-        for (const it of await q.popMany(int('max', values.max, 1))) console.log(new TextDecoder().decode(it));
+        for (const it of await q.popMany(Math.max(1, n.max))) console.log(new TextDecoder().decode(it));
         return 0;
       }
       case 'fill': {
         const q = await PersistentQueue.open(dev);
-        const start = int('start', values.start);
-        const end = start + int('count', values.count);
-        const k = Math.max(1, int('concurrency', values.concurrency, 16));
-        let next = start;
+        const end = n.start + n.count;
+        const k = n.lanes;
+        let next = n.start;
         // K lanes; each push's ack is printed only after it resolved (durable).
         // Lanes take indices in order and pushes are committed in call order, so
         // acks come out in order. A full queue ends the fill (exit 1).
@@ -142,7 +153,6 @@ export async function main(argv: string[]): Promise<number> {
     }
     return 2;
   } catch (err) {
-    if (err instanceof RangeError) return usageError(err.message);
     console.error(`xenpv queue: ${(err as Error).message}`);
     return 1;
   } finally {
