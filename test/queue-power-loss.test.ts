@@ -95,7 +95,7 @@ describe('PersistentQueue on power loss (CrashDevice)', () => {
       next = lo !== undefined ? Math.max(acked, lo + items.length) : Math.max(acked, popAcked);
     }
     expect(checked).toBeGreaterThan(300);
-  });
+  }, 180_000);
 
   it('never returns a wrong item when the device lies about flush and drops data writes', async () => {
     // Data sectors never reach the medium, positions do: the checksums must say so.

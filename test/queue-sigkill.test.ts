@@ -111,5 +111,5 @@ describe('PersistentQueue survives SIGKILL of the producer process (file:)', () 
     }
     expect(totalAcks).toBeGreaterThan(2000);
     expect(laps).toBeGreaterThanOrEqual(1n);
-  });
+  }, 240_000); // 25 process starts and ~5000 durable pushes: ~45 s alone, several times that on a busy machine
 });
