@@ -60,3 +60,8 @@ export {
   NoSpaceError,
 } from './lvm/index.js';
 export type { LogicalVolumeInfo, LvSize, OpenLvOptions, LvmOpenOptions, VolumeGroupMetadata, MetadataPart } from './lvm/index.js';
+// Layers above BlockDevice: the persistent queue and the NBD export.
+export { PersistentQueue, crc32c } from './queue/index.js';
+export type { QueueFormatOptions, QueueStats } from './queue/index.js';
+export { NbdServer } from './nbd/index.js';
+export type { NbdServerOptions, NbdExportSpec } from './nbd/index.js';

@@ -35,6 +35,14 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'list, create, extend, shrink, remove LVM2 logical volumes on PV devices',
     run: async (argv) => (await import('./lvm.js')).main(argv),
   },
+  export: {
+    summary: 'export a device over NBD on 127.0.0.1 or a unix socket',
+    run: async (argv) => (await import('./export.js')).main(argv),
+  },
+  queue: {
+    summary: 'persistent queue on a device: format | push | pop | fill | bench',
+    run: async (argv) => (await import('./queue.js')).main(argv),
+  },
 };
 
 function usage(): string {

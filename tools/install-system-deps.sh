@@ -10,6 +10,7 @@ PKGS=(
   qemu-system-x86 debootstrap cpio xz-utils  # the real-Xen lab (tools/xen-vm)
   lvm2              # oracle of src/lvm
   mount             # mount, losetup: tmpfs and loop devices for the storage tests
+  libnbd-bin python3-libnbd  # nbdinfo, nbdcopy, nbdsh: oracles of src/nbd
 )
 missing=()
 for p in "${PKGS[@]}"; do
