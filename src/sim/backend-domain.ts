@@ -11,6 +11,7 @@ import type { BlockDevice } from '../block/types.js';
 import { platformFromWorkerData } from '../platform/sim/domain.js';
 import { createEngine } from '../ring/index.js';
 import { connectMessagePort } from '../xenstore/transport/message-port.js';
+import { toWireError, type WireError } from '../util/wire-error.js';
 
 export interface BackendDomainData {
   backend: string;
@@ -25,7 +26,7 @@ export interface BackendDomainData {
 
 /** Messages from the toolstack. */
 export type BackendCommand = { type: 'resize'; sizeBytes: number } | { type: 'stop' };
-export type BackendReply = { type: 'ready' } | { type: 'error'; message: string } | { type: 'done' };
+export type BackendReply = { type: 'ready' } | { type: 'error'; error: WireError } | { type: 'done' };
 
 async function main(): Promise<void> {
   const platform = platformFromWorkerData({ connectXenstore: connectMessagePort });
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
         }
         parentPort!.postMessage({ type: 'done' } satisfies BackendReply);
       } catch (err) {
-        parentPort!.postMessage({ type: 'error', message: String(err) } satisfies BackendReply);
+        parentPort!.postMessage({ type: 'error', error: toWireError(err) } satisfies BackendReply);
       }
     })();
   });
@@ -62,5 +63,5 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  parentPort!.postMessage({ type: 'error', message: err instanceof Error ? err.stack ?? err.message : String(err) } satisfies BackendReply);
+  parentPort!.postMessage({ type: 'error', error: toWireError(err) } satisfies BackendReply);
 });
