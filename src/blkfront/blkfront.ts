@@ -24,11 +24,12 @@ import {
 import { ResizeNotifier } from '../block/resize.js';
 import type { BlockDevice, BlockInfo, ResizeListener } from '../block/types.js';
 import { validateDiscard, validateFlush, validateRead, validateWrite } from '../block/validate.js';
-import { DisconnectedError, IoError, ProtocolError, TimeoutError, UnsupportedError, XenpvError } from '../errors.js';
+import { DisconnectedError, InvalidArgumentError, IoError, ProtocolError, TimeoutError, UnsupportedError, XenpvError } from '../errors.js';
 import type { Platform, XsWatch } from '../platform/types.js';
 import { Abi } from '../ring/engine.js';
 import { readBackendInfo, readBackendLimits, toBlockInfo, MAX_INDIRECT_SEGMENTS, type BackendInfo } from './features.js';
 import { checkOptions, type BlkfrontOptions } from './options.js';
+import { keepAlive } from '../util/keep-alive.js';
 
 export type { BlkfrontOptions } from './options.js';
 import { writeFrontendKeys } from './handshake.js';
@@ -82,11 +83,13 @@ export class Blkfront implements BlockDevice {
   }
 
   /** Attach to the device whose frontend directory is `opts.frontend`; resolves once Connected. */
-  static async attach(platform: Platform, opts: BlkfrontOptions): Promise<Blkfront> {
-    checkOptions(opts);
-    const dev = new Blkfront(platform, opts);
-    await dev.start();
-    return dev;
+  static attach(platform: Platform, opts: BlkfrontOptions): Promise<Blkfront> {
+    return keepAlive((async () => {
+      checkOptions(opts);
+      const dev = new Blkfront(platform, opts);
+      await dev.start();
+      return dev;
+    })());
   }
 
   private async start(): Promise<void> {
@@ -94,6 +97,9 @@ export class Blkfront implements BlockDevice {
     const front = this.opts.frontend;
     const backend = await xs.tryRead(`${front}/backend`);
     const backendId = await xs.tryRead(`${front}/backend-id`);
+    if (backend === undefined && backendId === undefined) {
+      throw new InvalidArgumentError('frontend', `no vbd at ${front} (no backend / backend-id keys): create it with createVbd() or xl block-attach`);
+    }
     if (backend === undefined || backendId === undefined || !/^\d{1,5}$/.test(backendId)) {
       throw new ProtocolError(`${front}: missing or malformed backend / backend-id`);
     }
@@ -335,7 +341,8 @@ export class Blkfront implements BlockDevice {
     io.expect(reqs.length);
     this.waiting.push(reqs);
     this.pump();
-    return io.promise;
+    // The answer comes through shared memory and an unref'd domain: hold the process until it does.
+    return keepAlive(io.promise);
   }
 
   /** Rejects unless the device can take new calls. */
@@ -424,7 +431,7 @@ export class Blkfront implements BlockDevice {
   }
 
   disconnect(): Promise<void> {
-    this.closing ??= this.close();
+    this.closing ??= keepAlive(this.close());
     return this.closing;
   }
 

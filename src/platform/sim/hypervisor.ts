@@ -106,12 +106,17 @@ export class Hypervisor {
     if (this.xenstore) {
       const ch = new MessageChannel();
       this.xenstore.attachPort(ch.port1, domid);
+      // After attachPort: adding a 'message' listener refs the port again.
+      ch.port1.unref();
       xenstorePort = ch.port2;
       transferList.push(ch.port2);
     }
     const { memory, ...layout } = this.layout;
     const workerData: DomainWorkerData = { kind: 'xenpv-sim-domain', name, domid, memory, layout, xenstorePort, data: entry.data };
     const worker = new Worker(entry.module, { workerData, transferList });
+    // Background machinery never keeps the process alive; callers waiting on
+    // a domain hold it open themselves (src/util/keep-alive.ts).
+    worker.unref();
     const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
     const handle: WorkerDomain = { name, domid, worker, exited };
     this.domains.set(domid, { kind: 'worker', handle });

@@ -15,6 +15,7 @@ import type { XsTransport } from '../transport/types.js';
 import { XsCore } from './core.js';
 import type { Connection } from './connection.js';
 import type { XsQuota } from './quota.js';
+import { toIoError } from '../../block/file-io.js';
 
 /** Stop reading from a socket peer while this much of our output is unsent. */
 const SOCKET_HIGH_WATER = 64 * 1024;
@@ -37,15 +38,28 @@ export class XenstoreServer {
     if (log) this.core.onDrop = (c, reason) => log(`xenstored: connection ${c.id} (dom${c.domid}): ${reason}`);
   }
 
-  /** Serve the wire protocol on a unix socket; every socket peer is dom0. */
-  async listen(path: string): Promise<void> {
-    if (existsSync(path) && !(await socketIsLive(path))) unlinkSync(path); // a stale socket from a dead server
-    const srv = net.createServer((sock) => this.acceptSocket(sock));
+  /**
+   * Serve the wire protocol on a unix socket; every socket peer is dom0.
+   * `unref`: the socket and its connections do not keep the process alive
+   * (the simulation's xenstored; a standalone xenstored leaves them ref'd).
+   * A path that cannot be bound rejects with `io` naming it.
+   */
+  async listen(path: string, opts: { unref?: boolean } = {}): Promise<void> {
+    try {
+      if (existsSync(path) && !(await socketIsLive(path))) unlinkSync(path); // a stale socket from a dead server
+    } catch (err) {
+      throw toIoError(err, `xenstored socket ${path}: remove stale socket`);
+    }
+    const srv = net.createServer((sock) => {
+      if (opts.unref) sock.unref();
+      this.acceptSocket(sock);
+    });
     await new Promise<void>((resolve, reject) => {
-      srv.once('error', reject);
-      srv.listen(path, () => { srv.off('error', reject); resolve(); });
+      srv.once('error', (err) => reject(toIoError(err, `xenstored socket ${path}: listen`)));
+      srv.listen(path, () => { srv.removeAllListeners('error'); resolve(); });
     });
     srv.on('error', () => undefined);
+    if (opts.unref) srv.unref();
     this.servers.push(srv);
     this.socketPaths.push(path);
   }
