@@ -22,6 +22,7 @@ import { evtchnDeviceOnFd } from './evtchn-device.js';
 import { LinuxEventChannels } from './evtchn.js';
 import { grantDevicesOnFds } from './grant-devices.js';
 import { LinuxGrantTable } from './grant-table.js';
+import { loadAddon } from '../../native/load.js';
 
 export const XEN_DEVICE_DIR = '/dev/xen';
 
@@ -94,6 +95,8 @@ export async function openLinuxPlatform(opts: LinuxPlatformOptions = {}): Promis
   const paths = { evtchn: join(dir, 'evtchn'), gntalloc: join(dir, 'gntalloc'), gntdev: join(dir, 'gntdev') };
   // Checked before anything is opened, so the answer on a machine without Xen is this one.
   for (const p of [paths.evtchn, paths.gntalloc]) if (!existsSync(p)) throw missing(p);
+  // Then the addon (ioctls, mapping granted pages): a NativeError saying what to install.
+  loadAddon();
 
   const opened: number[] = [];
   const cleanup: (() => unknown)[] = [];
