@@ -35,7 +35,7 @@ export class ReadOnlyError extends XenpvError {
 }
 /** The operation is not offered by the peer (or was disabled after EOPNOTSUPP). */
 export class UnsupportedError extends XenpvError {
-  constructor(message: string) { super('unsupported', message); }
+  constructor(message: string, options?: { cause?: unknown }) { super('unsupported', message, options); }
 }
 /** A sector range outside the device. */
 export class OutOfRangeError extends XenpvError {

@@ -47,4 +47,7 @@ export {
   ProtocolError,
   TimeoutError,
 } from './errors.js';
+export { GrantError, EvtchnError } from './platform/sim/errors.js';
+export type { GrantRefusal, EvtchnRefusal } from './platform/sim/errors.js';
+export { NativeError, ForeignEvtchnError } from './native/errors.js';
 export type { ErrorCode } from './errors.js';

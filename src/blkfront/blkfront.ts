@@ -111,7 +111,7 @@ export class Blkfront implements BlockDevice {
     const timeout = this.opts.connectTimeoutMs ?? 15_000;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError(`backend did not connect within ${timeout} ms`)), timeout);
+      timer = setTimeout(() => reject(new TimeoutError(`${front}: backend ${backend} did not connect within ${timeout} ms`)), timeout);
     });
     try {
       await Promise.race([this.connected.promise, timedOut]);
