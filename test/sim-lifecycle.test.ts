@@ -155,3 +155,32 @@ describe('Simulation: concurrent calls', () => {
     await expectCode(sim.createDisk({ sizeBytes: 1 << 20 }), 'disconnected', /simulation is stopped/);
   });
 });
+
+describe('Hypervisor.createDomain: a refused create releases its slot', () => {
+  it('data a worker cannot receive is invalid-argument and the slot is free again', async () => {
+    const { Hypervisor } = await import('../src/platform/sim/hypervisor.js');
+    const { agentModulePath } = await import('../src/platform/sim/fixtures/agent-client.js');
+    const hv = Hypervisor.create({ poolPages: 128, maxDomains: 2, scratchBytes: 1 << 16 });
+    try {
+      hv.createDomain('dom0', undefined, { domid: 0 });
+      // Functions cannot be structured-cloned into a worker.
+      for (let i = 0; i < 3; i++) {
+        let err: unknown;
+        try {
+          hv.createDomain('bad', { module: agentModulePath(), data: { f: () => 1 } });
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(XenpvError);
+        expect((err as XenpvError).code).toBe('invalid-argument');
+        expect((err as XenpvError).message).toMatch(/^data: /);
+      }
+      expect(hv.liveDomains()).toEqual([0]);
+      // The one free slot is still there.
+      const ok = hv.createDomain('good', { module: agentModulePath() });
+      expect(hv.liveDomains()).toEqual([0, ok.domid]);
+    } finally {
+      await hv.shutdown();
+    }
+  });
+});
