@@ -61,3 +61,12 @@ export class ProtocolError extends XenpvError {
 export class TimeoutError extends XenpvError {
   constructor(message: string) { super('timeout', message); }
 }
+
+/** Turns a host failure into an `io` error naming what was being done; XenpvErrors pass through. */
+export function toIoError(err: unknown, what: string): XenpvError {
+  if (err instanceof XenpvError) return err;
+  const code = (err as { code?: unknown })?.code;
+  const detail = err instanceof Error ? err.message : String(err);
+  const prefix = typeof code === 'string' && !detail.startsWith(code) ? `${code}: ` : '';
+  return new IoError(`${what}: ${prefix}${detail}`, { cause: err });
+}

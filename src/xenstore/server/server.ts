@@ -15,7 +15,8 @@ import type { XsTransport } from '../transport/types.js';
 import { XsCore } from './core.js';
 import type { Connection } from './connection.js';
 import type { XsQuota } from './quota.js';
-import { toIoError } from '../../block/file-io.js';
+import { toIoError } from '../../errors.js';
+
 
 /** Stop reading from a socket peer while this much of our output is unsent. */
 const SOCKET_HIGH_WATER = 64 * 1024;
