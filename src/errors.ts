@@ -38,7 +38,7 @@ export class ReadOnlyError extends XenpvError {
 }
 /** The operation is not offered by the peer (or was disabled after EOPNOTSUPP). */
 export class UnsupportedError extends XenpvError {
-  constructor(message: string) { super('unsupported', message); }
+  constructor(message: string, options?: { cause?: unknown }) { super('unsupported', message, options); }
 }
 /** A sector range outside the device. */
 export class OutOfRangeError extends XenpvError {
@@ -71,4 +71,13 @@ export class LockedError extends XenpvError {
     super('locked', message);
     this.path = path;
   }
+}
+
+/** Turns a host failure into an `io` error naming what was being done; XenpvErrors pass through. */
+export function toIoError(err: unknown, what: string): XenpvError {
+  if (err instanceof XenpvError) return err;
+  const code = (err as { code?: unknown })?.code;
+  const detail = err instanceof Error ? err.message : String(err);
+  const prefix = typeof code === 'string' && !detail.startsWith(code) ? `${code}: ` : '';
+  return new IoError(`${what}: ${prefix}${detail}`, { cause: err });
 }

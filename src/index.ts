@@ -49,6 +49,9 @@ export {
   TimeoutError,
   LockedError,
 } from './errors.js';
+export { GrantError, EvtchnError } from './platform/sim/errors.js';
+export type { GrantRefusal, EvtchnRefusal } from './platform/sim/errors.js';
+export { NativeError, ForeignEvtchnError } from './native/errors.js';
 export type { ErrorCode } from './errors.js';
 export {
   openVolumeGroup,

@@ -81,8 +81,8 @@ describe('xen flavour on the simulation', () => {
     }
   });
 
-  it('refuses a backendDomid that is not the one the vbd names', async () => {
-    await expect(openBlockDevice(`xen:${disk.devid}`, { platform: sim.dom0, backendDomid: 7 })).rejects.toMatchObject({ code: 'protocol' });
+  it('refuses a backendDomid that is not the one the vbd names, as invalid-argument naming it (the caller asked wrong; no peer broke anything)', async () => {
+    await expect(openBlockDevice(`xen:${disk.devid}`, { platform: sim.dom0, backendDomid: 7 })).rejects.toMatchObject({ code: 'invalid-argument', field: 'backendDomid' });
   });
 
   it('refuses bad options with invalid-argument naming them', async () => {

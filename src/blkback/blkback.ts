@@ -11,12 +11,12 @@
  */
 import { XEN_IO_PROTO_ABI_X86_32, XEN_IO_PROTO_ABI_X86_64, XenbusState } from '../blkif/constants.js';
 import type { BlockDevice } from '../block/types.js';
-import { ProtocolError } from '../errors.js';
+import { InvalidArgumentError, ProtocolError } from '../errors.js';
 import { parseUnsigned } from '../blkfront/features.js';
 import { parseXenbusState } from '../blkfront/state.js';
 import type { Platform, XsWatch } from '../platform/types.js';
 import { Abi, type RingEngine } from '../ring/engine.js';
-import { DEFAULT_FEATURES, writeConnectKeys, writeProbeKeys, type BackendFeatures } from './features.js';
+import { checkFeatures, DEFAULT_FEATURES, writeConnectKeys, writeProbeKeys, type BackendFeatures } from './features.js';
 import { RingServer, type BackendHealth } from './ring-server.js';
 
 export interface BlkbackOptions {
@@ -26,6 +26,24 @@ export interface BlkbackOptions {
   engine: RingEngine;
   features?: Partial<BackendFeatures>;
   readOnly?: boolean;
+}
+
+/** Bad options are an `invalid-argument` naming the option, before anything is written. */
+function checkBlkbackOptions(o: BlkbackOptions): void {
+  if (typeof o !== 'object' || o === null) throw new InvalidArgumentError('options', 'must be an object');
+  if (typeof o.backend !== 'string' || !o.backend.startsWith('/')) {
+    throw new InvalidArgumentError('backend', 'must be an absolute xenstore path');
+  }
+  if (typeof (o.device as Partial<BlockDevice> | undefined)?.info !== 'function') {
+    throw new InvalidArgumentError('device', 'must be a BlockDevice');
+  }
+  if (typeof (o.engine as Partial<RingEngine> | undefined)?.ringSize !== 'function') {
+    throw new InvalidArgumentError('engine', "must be a RingEngine (createEngine('wasm' | 'js', memory))");
+  }
+  if (o.readOnly !== undefined && typeof o.readOnly !== 'boolean') {
+    throw new InvalidArgumentError('readOnly', `must be a boolean, got ${typeof o.readOnly}`);
+  }
+  checkFeatures(o.features);
 }
 
 export const enum BackAction {
@@ -80,6 +98,7 @@ export class Blkback {
   }
 
   static async start(platform: Platform, opts: BlkbackOptions): Promise<Blkback> {
+    checkBlkbackOptions(opts);
     const b = new Blkback(platform, opts);
     await b.probe();
     return b;

@@ -4,6 +4,7 @@
  */
 import { VDISK_CDROM, VDISK_READONLY, VDISK_REMOVABLE } from '../blkif/constants.js';
 import type { XsOps } from '../platform/types.js';
+import { InvalidArgumentError } from '../errors.js';
 
 export interface BackendFeatures {
   flushCache: boolean;
@@ -80,4 +81,33 @@ export async function writeConnectKeys(
     keys['discard-secure'] = f.discardSecure ? '1' : '0';
   }
   for (const [k, v] of Object.entries(keys)) await xs.write(`${dir}/${k}`, v);
+}
+
+const BOOLEAN_FEATURES = ['flushCache', 'barrier', 'discard', 'discardSecure', 'persistent', 'cdrom', 'removable'] as const;
+/** Integer features and their ranges (ring limits as Linux's blkback has them). */
+const INTEGER_FEATURES: ReadonlyArray<readonly [keyof BackendFeatures, number, number]> = [
+  ['discardGranularity', 0, 2 ** 31],
+  ['discardAlignment', 0, 2 ** 31],
+  ['maxPersistentGrants', 0, 2 ** 31],
+  ['maxIndirectSegments', 0, 512],
+  ['maxRingPageOrder', 0, 4],
+  ['maxQueues', 1, 16],
+];
+
+/** Bad features are an `invalid-argument` naming `features.<name>`, before anything is written. */
+export function checkFeatures(f: unknown): asserts f is Partial<BackendFeatures> | undefined {
+  if (f === undefined) return;
+  if (typeof f !== 'object' || f === null) throw new InvalidArgumentError('features', 'must be an object');
+  const o = f as Record<string, unknown>;
+  const known = new Set<string>([...BOOLEAN_FEATURES, ...INTEGER_FEATURES.map(([k]) => k), 'sectorSize', 'physicalSectorSize']);
+  for (const k of Object.keys(o)) if (!known.has(k)) throw new InvalidArgumentError(`features.${k}`, 'is not a backend feature');
+  for (const k of BOOLEAN_FEATURES) {
+    if (o[k] !== undefined && typeof o[k] !== 'boolean') throw new InvalidArgumentError(`features.${k}`, `must be a boolean, got ${typeof o[k]}`);
+  }
+  for (const [k, lo, hi] of INTEGER_FEATURES) {
+    const v = o[k];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi)) {
+      throw new InvalidArgumentError(`features.${k}`, `must be an integer in ${lo}..${hi}, got ${String(v)}`);
+    }
+  }
 }

@@ -24,11 +24,12 @@ import {
 import { ResizeNotifier } from '../block/resize.js';
 import type { BlockDevice, BlockInfo, ResizeListener } from '../block/types.js';
 import { validateDiscard, validateFlush, validateRead, validateWrite } from '../block/validate.js';
-import { DisconnectedError, IoError, ProtocolError, TimeoutError, UnsupportedError, XenpvError } from '../errors.js';
+import { DisconnectedError, InvalidArgumentError, IoError, ProtocolError, TimeoutError, UnsupportedError, XenpvError } from '../errors.js';
 import type { Platform, XsWatch } from '../platform/types.js';
 import { Abi } from '../ring/engine.js';
 import { readBackendInfo, readBackendLimits, toBlockInfo, MAX_INDIRECT_SEGMENTS, type BackendInfo } from './features.js';
 import { checkOptions, type BlkfrontOptions } from './options.js';
+import { keepAlive } from '../util/keep-alive.js';
 
 export type { BlkfrontOptions } from './options.js';
 import { writeFrontendKeys } from './handshake.js';
@@ -86,11 +87,13 @@ export class Blkfront implements BlockDevice {
   }
 
   /** Attach to the device whose frontend directory is `opts.frontend`; resolves once Connected. */
-  static async attach(platform: Platform, opts: BlkfrontOptions): Promise<Blkfront> {
-    checkOptions(opts);
-    const dev = new Blkfront(platform, opts);
-    await dev.start();
-    return dev;
+  static attach(platform: Platform, opts: BlkfrontOptions): Promise<Blkfront> {
+    return keepAlive((async () => {
+      checkOptions(opts);
+      const dev = new Blkfront(platform, opts);
+      await dev.start();
+      return dev;
+    })());
   }
 
   private async start(): Promise<void> {
@@ -98,6 +101,9 @@ export class Blkfront implements BlockDevice {
     const front = this.opts.frontend;
     const backend = await xs.tryRead(`${front}/backend`);
     const backendId = await xs.tryRead(`${front}/backend-id`);
+    if (backend === undefined && backendId === undefined) {
+      throw new InvalidArgumentError('frontend', `no vbd at ${front} (no backend / backend-id keys): create it with createVbd() or xl block-attach`);
+    }
     if (backend === undefined || backendId === undefined || !/^\d{1,5}$/.test(backendId)) {
       throw new ProtocolError(`${front}: missing or malformed backend / backend-id`);
     }
@@ -109,7 +115,7 @@ export class Blkfront implements BlockDevice {
     const timeout = this.opts.connectTimeoutMs ?? 15_000;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError(`backend did not connect within ${timeout} ms`)), timeout);
+      timer = setTimeout(() => reject(new TimeoutError(`${front}: backend ${backend} did not connect within ${timeout} ms`)), timeout);
     });
     try {
       await Promise.race([this.connected.promise, timedOut]);
@@ -361,7 +367,8 @@ export class Blkfront implements BlockDevice {
     io.expect(reqs.length);
     this.waiting.push(reqs);
     this.pump();
-    return io.promise;
+    // The answer comes through shared memory and an unref'd domain: hold the process until it does.
+    return keepAlive(io.promise);
   }
 
   /** Rejects unless the device can take new calls. */
@@ -450,7 +457,7 @@ export class Blkfront implements BlockDevice {
   }
 
   disconnect(): Promise<void> {
-    this.closing ??= this.close().finally(() => this.markClosed());
+    this.closing ??= keepAlive(this.close().finally(() => this.markClosed()));
     return this.closing;
   }
 

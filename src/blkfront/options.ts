@@ -45,6 +45,19 @@ export function checkOptions(o: BlkfrontOptions): void {
       throw new InvalidArgumentError(field, `must be an integer in ${lo}..${hi}, got ${String(v)}`);
     }
   };
+  if (typeof o !== 'object' || o === null) throw new InvalidArgumentError('options', 'must be an object');
+  const engine = o.engine as Partial<RingEngine> | undefined;
+  if (typeof engine !== 'object' || engine === null || typeof engine.ringSize !== 'function') {
+    throw new InvalidArgumentError('engine', `must be a RingEngine (createEngine('wasm' | 'js', memory)), got ${engine === null ? 'null' : typeof engine}`);
+  }
+  if (o.abi !== undefined && o.abi !== 0 && o.abi !== 1) {
+    throw new InvalidArgumentError('abi', `must be Abi.X86_64 (0) or Abi.X86_32 (1), got ${String(o.abi)}`);
+  }
+  for (const field of ['persistent', 'indirect'] as const) {
+    if (o[field] !== undefined && typeof o[field] !== 'boolean') {
+      throw new InvalidArgumentError(field, `must be a boolean, got ${typeof o[field]}`);
+    }
+  }
   if (typeof o.frontend !== 'string' || !o.frontend.startsWith('/')) {
     throw new InvalidArgumentError('frontend', 'must be an absolute xenstore path');
   }

@@ -89,6 +89,7 @@ export function vbdPaths(spec: Pick<VbdSpec, 'frontendDomid' | 'backendDomid' | 
 
 /** Create both directories in one transaction (dom0's connection). */
 export async function createVbd(xs: XenStore, spec: VbdSpec): Promise<VbdPaths> {
+  checkVbdSpec(spec);
   const { frontend, backend } = vbdPaths(spec);
   const fe = spec.frontendDomid;
   const be = spec.backendDomid;
@@ -129,6 +130,22 @@ export async function createVbd(xs: XenStore, spec: VbdSpec): Promise<VbdPaths> 
     for (const [k, v] of Object.entries(b)) await tx.write(`${backend}/${k}`, v);
   });
   return { frontend, backend };
+}
+
+/** Bad specs are an `invalid-argument` naming the field, before xenstore is touched. */
+function checkVbdSpec(spec: VbdSpec): void {
+  if (typeof spec !== 'object' || spec === null) throw new InvalidArgumentError('spec', 'must be an object');
+  for (const field of ['frontendDomid', 'backendDomid'] as const) {
+    const v = spec[field];
+    if (!Number.isInteger(v) || v < 0 || v >= 0x7ff0) throw new InvalidArgumentError(field, `must be a domain id in 0..32751, got ${String(v)}`);
+  }
+  if (!Number.isInteger(spec.devid) || spec.devid <= 0 || spec.devid > 0xffffffff) {
+    throw new InvalidArgumentError('devid', `must be a virtual device number (51712 = xvda), got ${String(spec.devid)}`);
+  }
+  if (typeof spec.params !== 'string') throw new InvalidArgumentError('params', `must be a string, got ${typeof spec.params}`);
+  if (spec.dev !== undefined && (typeof spec.dev !== 'string' || !/^[a-z][a-z0-9]*$/.test(spec.dev))) {
+    throw new InvalidArgumentError('dev', `must be a device name like xvda, got ${String(spec.dev)}`);
+  }
 }
 
 /** Remove both directories (after the devices closed). */

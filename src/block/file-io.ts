@@ -15,7 +15,7 @@
 import { read, readv, write, writev } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { IoError, XenpvError } from '../errors.js';
+import { IoError, toIoError } from '../errors.js';
 
 /** Buffers per readv/writev call: Linux's IOV_MAX. */
 export const IOV_BATCH = 1024;
@@ -24,14 +24,7 @@ export const ZERO_CHUNK = 1 << 20;
 
 let zeros: Uint8Array | undefined;
 
-/** Turns a host failure into an `io` error naming what was being done; XenpvErrors pass through. */
-export function toIoError(err: unknown, what: string): XenpvError {
-  if (err instanceof XenpvError) return err;
-  const code = (err as { code?: unknown })?.code;
-  const detail = err instanceof Error ? err.message : String(err);
-  const prefix = typeof code === 'string' && !detail.startsWith(code) ? `${code}: ` : '';
-  return new IoError(`${what}: ${prefix}${detail}`, { cause: err });
-}
+export { toIoError } from '../errors.js';
 
 /** Drops the first `n` bytes from a buffer list (n <= total). */
 function advance(list: readonly Uint8Array[], n: number): Uint8Array[] {

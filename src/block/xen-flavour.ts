@@ -156,7 +156,7 @@ export async function openXenBlockDevice(target: string, opts: XenOpenOptions | 
     } else if (options.backendDomid !== undefined) {
       const id = await platform.xenstore.tryRead(`${paths.frontend}/backend-id`);
       if (id !== undefined && id !== String(backendDomid)) {
-        throw new ProtocolError(`${paths.frontend}: backend-id is ${id}, not the backendDomid ${backendDomid} asked for`);
+        throw new InvalidArgumentError('backendDomid', `${backendDomid}, but ${paths.frontend}/backend-id is ${id}`);
       }
     }
     const dev = await Blkfront.attach(platform, {

@@ -28,6 +28,11 @@ export function packageRoot(): string {
 
 let cached: NativeAddon | undefined;
 
+/** What to install and run when the addon is missing; the install script (tools/build/install-native.mjs) says the same. */
+export const BUILD_HINT =
+  'To build it: install python3, make and g++ (Debian/Ubuntu: apt-get install python3 make g++), ' +
+  'then run `npm rebuild xenpv` (inside the xenpv repository: npm run build:native)';
+
 /** Load the addon once; a missing or broken build is a NativeError saying how to rebuild. */
 export function loadAddon(): NativeAddon {
   if (cached) return cached;
@@ -35,18 +40,15 @@ export function loadAddon(): NativeAddon {
   const path = join(root, ADDON_RELATIVE);
   if (!existsSync(path)) {
     throw new NativeError(
-      `native addon not built: ${path} is missing. Run \`npm rebuild\` or \`npx node-gyp rebuild\` ` +
-        `in ${root} (needs python3, make, g++ and Node's headers).`,
+      `native addon not built: ${path} is missing (it is needed on real Xen and for foreign peers, not by the simulation). ` +
+        `${BUILD_HINT}, in ${root}.`,
     );
   }
   try {
     cached = createRequire(import.meta.url)(path) as NativeAddon;
   } catch (cause) {
-    throw new NativeError(
-      `native addon ${path} failed to load (${(cause as Error).message}); rebuild it with ` +
-        '`npm rebuild` or `npx node-gyp rebuild`',
-      { cause },
-    );
+    const first = ((cause as Error).message ?? String(cause)).split('\n')[0];
+    throw new NativeError(`native addon ${path} failed to load (${first}). ${BUILD_HINT}.`, { cause });
   }
   return cached;
 }

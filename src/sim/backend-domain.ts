@@ -10,8 +10,8 @@ import { MemoryBlockDevice } from '../block/memory.js';
 import type { BlockDevice } from '../block/types.js';
 import { platformFromWorkerData } from '../platform/sim/domain.js';
 import { createEngine } from '../ring/index.js';
-import { XenpvError } from '../errors.js';
 import { connectMessagePort } from '../xenstore/transport/message-port.js';
+import { toWireError, type WireError } from '../util/wire-error.js';
 
 export interface BackendDomainData {
   backend: string;
@@ -26,19 +26,7 @@ export interface BackendDomainData {
 
 /** Messages from the toolstack. */
 export type BackendCommand = { type: 'resize'; sizeBytes: number } | { type: 'stop' };
-import type { ErrorCode } from '../errors.js';
-export type BackendReply =
-  | { type: 'ready' }
-  | { type: 'error'; message: string; code?: ErrorCode; path?: string }
-  | { type: 'done' };
-
-/** The reply for a failure, keeping a XenpvError's code (and a LockedError's path). */
-function errorReply(err: unknown): BackendReply {
-  const e = err as { code?: unknown; path?: unknown; message?: unknown; stack?: unknown };
-  const code = typeof e?.code === 'string' && err instanceof XenpvError ? (e.code as ErrorCode) : undefined;
-  const message = err instanceof Error ? (code ? err.message : err.stack ?? err.message) : String(err);
-  return { type: 'error', message, code, path: typeof e?.path === 'string' ? e.path : undefined };
-}
+export type BackendReply = { type: 'ready' } | { type: 'error'; error: WireError } | { type: 'done' };
 
 async function main(): Promise<void> {
   const platform = platformFromWorkerData({ connectXenstore: connectMessagePort });
@@ -67,7 +55,7 @@ async function main(): Promise<void> {
         }
         parentPort!.postMessage({ type: 'done' } satisfies BackendReply);
       } catch (err) {
-        parentPort!.postMessage(errorReply(err));
+        parentPort!.postMessage({ type: 'error', error: toWireError(err) } satisfies BackendReply);
       }
     })();
   });
@@ -75,5 +63,5 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  parentPort!.postMessage(errorReply(err));
+  parentPort!.postMessage({ type: 'error', error: toWireError(err) } satisfies BackendReply);
 });

@@ -25,7 +25,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { InvalidArgumentError, XenpvError } from '../errors.js';
+import { DisconnectedError, InvalidArgumentError, IoError } from '../errors.js';
 import { ForeignEvtchnListener, type ForeignEventChannels } from '../native/evtchn-socket.js';
 import { createPoolFile, type PoolFile } from '../native/pool-file.js';
 import type { SimPlatform } from '../platform/sim/domain.js';
@@ -156,7 +156,7 @@ export class ForeignHost {
   }
 
   private async startNow(spec: ForeignDomainSpec): Promise<ForeignDomain> {
-    if (this.closed) throw new XenpvError('invalid-argument', 'foreign host is closed');
+    if (this.closed) throw new DisconnectedError('foreign host is closed');
     checkForeignDomid(spec.domid);
     const hv = this.hypervisor;
     const name = spec.name ?? `foreign-${spec.domid}`;
@@ -204,7 +204,7 @@ export class ForeignHost {
       // The peer connects its event socket before anything else.
       const accepted = this.listener.accept(spec.peer.domid, spec.domid);
       const early = exited.then((e) => {
-        throw new XenpvError('io', `${name} exited before connecting (code ${e.code}, signal ${e.signal}): ${e.stderr.trim()}`);
+        throw new IoError(`${name} exited before connecting (code ${e.code}, signal ${e.signal}): ${e.stderr.trim()}`);
       });
       const link = await Promise.race([accepted, early]);
       spec.peer.evtchn.attach(link);

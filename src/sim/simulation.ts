@@ -16,7 +16,11 @@ import type { BackendFeatures } from '../blkback/features.js';
 import { Blkfront, type BlkfrontOptions } from '../blkfront/blkfront.js';
 import { createVbd, destroyVbd, type VbdPaths } from '../blkfront/toolstack.js';
 import { XenbusState } from '../blkif/constants.js';
-import { InvalidArgumentError, LockedError, XenpvError } from '../errors.js';
+import { checkSectorSize } from '../block/validate.js';
+import { DriverState } from '../blkfront/state.js';
+import { DisconnectedError, InvalidArgumentError, IoError, LockedError } from '../errors.js';
+import { reviveError } from '../util/wire-error.js';
+import { keepAlive } from '../util/keep-alive.js';
 import type { SimPlatform } from '../platform/sim/domain.js';
 import { Hypervisor } from '../platform/sim/hypervisor.js';
 import { createEngine } from '../ring/index.js';
@@ -71,21 +75,30 @@ export interface AttachOptions extends Partial<Omit<BlkfrontOptions, 'engine' | 
 
 interface DiskRecord {
   disk: SimDisk;
+  /** The running backend domain, once it said ready. */
   worker?: Worker;
-  /** Attached and not yet disconnected (a disconnected device is forgotten at once). */
-  devices: Set<Blkfront>;
-  /** restart/kill/resize of this disk run one after another, in call order. */
-  ops: Promise<void>;
+  /**
+   * The one frontend attached (or attaching) to this disk; forgotten once it
+   * disconnects, so a simulation attaching and detaching for days holds only
+   * what is attached now.
+   */
+  device?: Blkfront | 'attaching';
+  /** Backend operations (kill, restart, resize) run one at a time, in call order. */
+  lock: Promise<void>;
   /** realpath of the backing store, if a path. */
   backingKey?: string;
 }
 
 const XVDA = 202 << 8;
+const ENGINES = ['wasm', 'js'];
 
 export class Simulation {
   private readonly disks = new Map<number, DiskRecord>();
   private nextDisk = 0;
   private nextDomid = 1;
+  /** Calls in progress: stop() lets them settle before it tears down. */
+  private readonly busy = new Set<Promise<unknown>>();
+  private stopping: Promise<void> | undefined;
 
   private constructor(
     readonly hypervisor: Hypervisor,
@@ -93,7 +106,16 @@ export class Simulation {
     readonly dom0: SimPlatform,
   ) {}
 
-  static async start(opts: SimulationOptions = {}): Promise<Simulation> {
+  static start(opts: SimulationOptions = {}): Promise<Simulation> {
+    return keepAlive(Simulation.start_(opts));
+  }
+
+  private static async start_(opts: SimulationOptions): Promise<Simulation> {
+    if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', `must be an object, got ${opts === null ? 'null' : typeof opts}`);
+    const socket = opts.xenstoreSocket;
+    if (socket !== undefined && (typeof socket !== 'string' || socket.length === 0 || socket.includes('\0'))) {
+      throw new InvalidArgumentError('xenstoreSocket', 'must be a non-empty path without NUL');
+    }
     const xenstored = new XenstoreServer();
     const hypervisor = Hypervisor.create({
       poolPages: opts.poolPages ?? 32768,
@@ -103,25 +125,52 @@ export class Simulation {
       xenstore: xenstored,
     });
     const dom0 = hypervisor.createDomain('dom0', undefined, { domid: 0 });
-    if (opts.xenstoreSocket) await xenstored.listen(opts.xenstoreSocket);
+    if (socket !== undefined) {
+      try {
+        // Unref'd: a forgotten sim.stop() must not keep the process alive.
+        await xenstored.listen(socket, { unref: true });
+      } catch (err) {
+        await hypervisor.shutdown().catch(() => undefined);
+        await xenstored.close().catch(() => undefined);
+        throw err;
+      }
+    }
     return new Simulation(hypervisor, xenstored, dom0);
   }
 
+  /** Run a public call: refused once stop() began, tracked until it settles, process kept alive meanwhile. */
+  private run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.stopping) return Promise.reject(new DisconnectedError('simulation is stopped'));
+    const p = keepAlive(fn());
+    const settled = p.then(() => undefined, () => undefined);
+    this.busy.add(settled);
+    void settled.then(() => this.busy.delete(settled));
+    return p;
+  }
+
+  /** Run `fn` after the disk's earlier backend operations. */
+  private locked<T>(rec: DiskRecord, fn: () => Promise<T>): Promise<T> {
+    const p = rec.lock.then(fn);
+    rec.lock = p.then(() => undefined, () => undefined);
+    return p;
+  }
+
   /** Start a backend domain serving a new disk, and write its xenstore directories. */
-  async createDisk(opts: DiskOptions): Promise<SimDisk> {
-    if (opts.sizeBytes !== undefined || !opts.path) {
-      if (!Number.isSafeInteger(opts.sizeBytes) || opts.sizeBytes! <= 0) {
-        throw new InvalidArgumentError('sizeBytes', `must be a positive integer, got ${opts.sizeBytes}`);
-      }
-    }
-    const backing = opts.path ? await prepareBacking(opts.path, opts.sizeBytes) : undefined;
+  createDisk(opts: DiskOptions): Promise<SimDisk> {
+    return this.run(() => this.createDisk_(opts));
+  }
+
+  private async createDisk_(opts: DiskOptions): Promise<SimDisk> {
+    checkDiskOptions(opts);
+    const backing = opts.path !== undefined ? await prepareBacking(opts.path, opts.sizeBytes) : undefined;
     if (backing) {
       for (const r of this.disks.values()) {
         // Readers may share a store (as their shared image locks do); a writer is alone.
         if (r.backingKey === backing.key && !(r.disk.options.readOnly && opts.readOnly)) {
-          throw new LockedError(opts.path!, `${opts.path} is already served by disk ${r.disk.devid} of this simulation`);
+          throw new LockedError(opts.path!, `${opts.path} is already served by ${diskName(r.disk)} of this simulation`);
         }
       }
+      checkSizeAgainstSector(backing.sizeBytes, opts.sectorSize);
       opts = { ...opts, sizeBytes: backing.sizeBytes };
     }
     const n = this.nextDisk++;
@@ -135,13 +184,20 @@ export class Simulation {
       readOnly: opts.readOnly,
       dev: `xvd${String.fromCharCode(97 + n)}`,
     });
-    const disk: SimDisk = { devid, backendDomid, paths, options: opts };
-    const rec: DiskRecord = { disk, devices: new Set(), ops: Promise.resolve(), backingKey: backing?.key };
+    const disk: SimDisk = { devid, backendDomid, paths, options: { ...opts } };
+    const rec: DiskRecord = { disk, lock: Promise.resolve(), backingKey: backing?.key };
+    try {
+      await this.startBackend(rec);
+    } catch (err) {
+      // Undo in reverse: the domain (startBackend released it), the directories.
+      await destroyVbd(this.dom0.xenstore, paths);
+      throw err;
+    }
     this.disks.set(devid, rec);
-    await this.startBackend(rec);
     return disk;
   }
 
+  /** Start the disk's backend domain; on failure its domain is destroyed again (slot, ports, grants released). */
   private async startBackend(rec: DiskRecord): Promise<void> {
     const { disk } = rec;
     const data: BackendDomainData = {
@@ -157,63 +213,91 @@ export class Simulation {
       module: compiledModule(import.meta.url, 'sim/backend-domain.js'),
       data,
     }, { domid: disk.backendDomid });
+    try {
+      await expectReply(dom.worker, 'ready', diskName(disk));
+    } catch (err) {
+      await this.hypervisor.destroyDomain(disk.backendDomid).catch(() => undefined);
+      throw err;
+    }
     rec.worker = dom.worker;
-    await expectReply(dom.worker, 'ready');
   }
 
-  /** Attach a frontend (in dom0) to the disk: a connected BlockDevice. */
-  async attach(disk: SimDisk, opts: AttachOptions = {}): Promise<Blkfront> {
+  /**
+   * Attach a frontend (in dom0) to the disk: a connected BlockDevice. One
+   * frontend per disk, as on Xen: a second attach while the first device is
+   * attached is refused (`invalid-argument`); after its disconnect() it works.
+   */
+  attach(disk: SimDisk, opts: AttachOptions = {}): Promise<Blkfront> {
+    return this.run(() => this.attach_(disk, opts));
+  }
+
+  private async attach_(disk: SimDisk, opts: AttachOptions): Promise<Blkfront> {
     const rec = this.record(disk);
+    if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'must be an object');
     const { engine, abi, ...rest } = opts;
-    const dev = await Blkfront.attach(this.dom0, {
-      ...rest,
-      engine: createEngine(engine ?? 'wasm', this.dom0.memory),
-      frontend: disk.paths.frontend,
-      abi: abi === 'x86_32-abi' ? Abi.X86_32 : Abi.X86_64,
-    });
-    rec.devices.add(dev);
-    // Forgotten once disconnected: a simulation attaching and detaching for
-    // days holds only what is attached now.
-    void dev.closed.then(() => rec.devices.delete(dev));
-    return dev;
+    if (engine !== undefined && !ENGINES.includes(engine)) {
+      throw new InvalidArgumentError('engine', `must be 'wasm' or 'js', got ${String(engine)}`);
+    }
+    if (abi !== undefined && abi !== 'x86_64-abi' && abi !== 'x86_32-abi') {
+      throw new InvalidArgumentError('abi', `must be 'x86_64-abi' or 'x86_32-abi', got ${String(abi)}`);
+    }
+    const cur = rec.device;
+    if (cur === 'attaching' || (cur !== undefined && !isFinished(cur))) {
+      throw new InvalidArgumentError('disk', `${diskName(disk)} is already attached: disconnect() that device first`);
+    }
+    rec.device = 'attaching';
+    try {
+      const dev = await Blkfront.attach(this.dom0, {
+        ...rest,
+        engine: createEngine(engine ?? 'wasm', this.dom0.memory),
+        frontend: disk.paths.frontend,
+        abi: abi === 'x86_32-abi' ? Abi.X86_32 : Abi.X86_64,
+      });
+      rec.device = dev;
+      void dev.closed.then(() => {
+        if (rec.device === dev) rec.device = undefined;
+      });
+      return dev;
+    } catch (err) {
+      rec.device = undefined;
+      throw err;
+    }
   }
 
   /** Devices attached to `disk` (or to any disk) and not yet disconnected. */
   attachedCount(disk?: SimDisk): number {
-    if (disk) return this.record(disk).devices.size;
+    const count = (rec: DiskRecord) => (rec.device instanceof Blkfront ? 1 : 0);
+    if (disk) return count(this.record(disk));
     let n = 0;
-    for (const rec of this.disks.values()) n += rec.devices.size;
+    for (const rec of this.disks.values()) n += count(rec);
     return n;
-  }
-
-  /** Run `op` after every restart/kill/resize of the disk issued before it. */
-  private serialised(disk: SimDisk, op: (rec: DiskRecord) => Promise<void>): Promise<void> {
-    const rec = this.record(disk);
-    const run = rec.ops.then(() => op(rec));
-    rec.ops = run.catch(() => undefined);
-    return run;
   }
 
   /**
    * Destroy the disk's backend domain and start a new one (same domid) on
    * the same backing store. Attached frontends keep their requests and
-   * reconnect by themselves. Calls on one disk (restart, kill, resize) run
-   * one after another: two restarts at once restart it twice.
+   * reconnect by themselves.
    */
   restartBackend(disk: SimDisk): Promise<void> {
-    return this.serialised(disk, async (rec) => {
-      await this.kill(rec);
-      await this.startBackend(rec);
+    return this.run(async () => {
+      const rec = this.record(disk);
+      await this.locked(rec, async () => {
+        await this.kill(rec);
+        await this.startBackend(rec);
+      });
     });
   }
 
   /**
    * Destroy the disk's backend domain without replacement (a crashed driver
    * domain). Frontends suspend and keep their requests until a backend comes
-   * back or they are disconnected.
+   * back or they are disconnected. Does nothing if the backend is not running.
    */
   killBackend(disk: SimDisk): Promise<void> {
-    return this.serialised(disk, (rec) => this.kill(rec));
+    return this.run(async () => {
+      const rec = this.record(disk);
+      await this.locked(rec, () => this.kill(rec));
+    });
   }
 
   private async kill(rec: DiskRecord): Promise<void> {
@@ -225,24 +309,53 @@ export class Simulation {
     await this.dom0.xenstore.write(`${disk.paths.backend}/state`, String(XenbusState.Closed));
   }
 
-  /** Grow or shrink the disk while attached (the frontend sees a resize event). */
+  /**
+   * Grow or shrink the disk while attached (the frontend sees a resize
+   * event). `sizeBytes` is a positive multiple of the disk's sector size;
+   * the backend must be running (`disconnected` after killBackend).
+   */
   resizeDisk(disk: SimDisk, sizeBytes: number): Promise<void> {
-    return this.serialised(disk, (rec) => command(rec.worker!, { type: 'resize', sizeBytes }));
+    return this.run(async () => {
+      const rec = this.record(disk);
+      const sectorSize = rec.disk.options.sectorSize ?? 512;
+      if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % sectorSize !== 0) {
+        throw new InvalidArgumentError('sizeBytes', `must be a positive multiple of the sector size ${sectorSize}, got ${sizeBytes}`);
+      }
+      await this.locked(rec, async () => {
+        if (!rec.worker) throw new DisconnectedError(`${diskName(disk)}: backend domain is not running`);
+        await command(rec.worker, { type: 'resize', sizeBytes }, diskName(disk));
+      });
+    });
   }
 
   private record(disk: SimDisk): DiskRecord {
-    const rec = this.disks.get(disk.devid);
-    if (!rec) throw new InvalidArgumentError('disk', `disk ${disk.devid} is not part of this simulation`);
+    const devid = (disk as SimDisk | undefined)?.devid;
+    const rec = this.disks.get(devid as number);
+    if (!rec || rec.disk !== disk) {
+      throw new InvalidArgumentError('disk', `${devid === undefined ? String(disk) : `disk ${devid}`} is not a disk of this simulation`);
+    }
     return rec;
   }
 
-  /** Disconnect every device, stop every backend domain, close xenstored. */
-  async stop(): Promise<void> {
+  /**
+   * Disconnect every device, stop every backend domain, close xenstored.
+   * Calls in progress settle first; calls made after are refused
+   * (`disconnected`). Idempotent.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= keepAlive(this.stop_());
+    return this.stopping;
+  }
+
+  private async stop_(): Promise<void> {
+    await Promise.all([...this.busy]);
     for (const rec of this.disks.values()) {
-      await rec.ops;
-      for (const dev of [...rec.devices]) await dev.disconnect().catch(() => undefined);
+      await rec.lock;
+      if (rec.device instanceof Blkfront) await rec.device.disconnect().catch(() => undefined);
       if (rec.worker) {
-        await command(rec.worker, { type: 'stop' }).catch(() => undefined);
+        // Bounded: a backend that does not answer is destroyed anyway.
+        await withDeadline(command(rec.worker, { type: 'stop' }, diskName(rec.disk)), 3_000).catch(() => undefined);
+        rec.worker = undefined;
         await this.hypervisor.destroyDomain(rec.disk.backendDomid).catch(() => undefined);
       }
       await destroyVbd(this.dom0.xenstore, rec.disk.paths);
@@ -253,21 +366,73 @@ export class Simulation {
   }
 }
 
-function expectReply(worker: Worker, want: BackendReply['type']): Promise<void> {
+/** How messages name a disk: `xvda (devid 51712)`. */
+function diskName(disk: SimDisk): string {
+  const n = (disk.devid - XVDA) / 16;
+  return Number.isInteger(n) && n >= 0 && n < 26 ? `xvd${String.fromCharCode(97 + n)} (devid ${disk.devid})` : `disk ${disk.devid}`;
+}
+
+function isFinished(dev: Blkfront): boolean {
+  const s = dev.stats().state;
+  return s === DriverState.Closed || s === DriverState.Failed;
+}
+
+function checkDiskOptions(opts: DiskOptions): void {
+  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', `must be an object, got ${opts === null ? 'null' : typeof opts}`);
+  // A path may give its own size (an existing file, a block device).
+  if (opts.sizeBytes !== undefined || opts.path === undefined) {
+    if (!Number.isSafeInteger(opts.sizeBytes) || opts.sizeBytes! <= 0) {
+      throw new InvalidArgumentError('sizeBytes', `must be a positive integer, got ${opts.sizeBytes}`);
+    }
+    checkSizeAgainstSector(opts.sizeBytes!, opts.sectorSize);
+  } else {
+    checkSectorSize(opts.sectorSize ?? 512);
+  }
+  if (opts.path !== undefined && (typeof opts.path !== 'string' || opts.path.length === 0 || opts.path.includes('\0'))) {
+    throw new InvalidArgumentError('path', 'must be a non-empty string without NUL');
+  }
+  if (opts.readOnly !== undefined && typeof opts.readOnly !== 'boolean') {
+    throw new InvalidArgumentError('readOnly', `must be a boolean, got ${typeof opts.readOnly}`);
+  }
+  if (opts.backendEngine !== undefined && !ENGINES.includes(opts.backendEngine)) {
+    throw new InvalidArgumentError('backendEngine', `must be 'wasm' or 'js', got ${String(opts.backendEngine)}`);
+  }
+  if (opts.features !== undefined && (typeof opts.features !== 'object' || opts.features === null)) {
+    throw new InvalidArgumentError('features', 'must be an object');
+  }
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DisconnectedError(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+function checkSizeAgainstSector(sizeBytes: number, sectorSizeOpt: number | undefined): void {
+  const sectorSize = checkSectorSize(sectorSizeOpt ?? 512);
+  if (sizeBytes % sectorSize !== 0) {
+    throw new InvalidArgumentError('sizeBytes', `${sizeBytes} is not a multiple of the sector size ${sectorSize}`);
+  }
+}
+
+/** The backend domain's next answer; its error comes back as the typed error the domain threw. */
+function expectReply(worker: Worker, want: BackendReply['type'], name: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const onMsg = (m: BackendReply): void => {
       cleanup();
       if (m.type === want) resolve();
-      else if (m.type === 'error' && m.code === 'locked' && m.path) reject(new LockedError(m.path, `backend domain: ${m.message}`));
-      else reject(new XenpvError((m.type === 'error' && m.code) || 'io', `backend domain: ${m.type === 'error' ? m.message : m.type}`));
+      else if (m.type === 'error') reject(reviveError(m.error, `backend domain of ${name}`));
+      else reject(new IoError(`backend domain of ${name}: unexpected answer ${m.type}`));
     };
     const onExit = (code: number): void => {
       cleanup();
-      reject(new XenpvError('io', `backend domain exited (${code})`));
+      reject(new IoError(`backend domain of ${name} exited (${code})`));
     };
     const onError = (err: Error): void => {
       cleanup();
-      reject(new XenpvError('io', `backend domain failed: ${err.message}`, { cause: err }));
+      reject(new IoError(`backend domain of ${name} failed: ${err.message}`, { cause: err }));
     };
     const cleanup = (): void => {
       worker.off('message', onMsg);
@@ -280,8 +445,8 @@ function expectReply(worker: Worker, want: BackendReply['type']): Promise<void> 
   });
 }
 
-function command(worker: Worker, cmd: BackendCommand): Promise<void> {
-  const p = expectReply(worker, 'done');
+function command(worker: Worker, cmd: BackendCommand, name: string): Promise<void> {
+  const p = expectReply(worker, 'done', name);
   worker.postMessage(cmd);
   return p;
 }

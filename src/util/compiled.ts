@@ -6,14 +6,14 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { XenpvError } from '../errors.js';
+import { IoError } from '../errors.js';
 
 /** The nearest ancestor of `from` that holds package.json. */
 export function packageRoot(from: string): string {
   let dir = dirname(from);
   while (!existsSync(join(dir, 'package.json'))) {
     const up = dirname(dir);
-    if (up === dir) throw new XenpvError('io', `no package.json above ${from}`);
+    if (up === dir) throw new IoError(`no package.json above ${from}`);
     dir = up;
   }
   return dir;
@@ -28,7 +28,7 @@ export function compiledModule(callerUrl: string, relFromSrc: string): string {
   const root = packageRoot(caller);
   const path = join(root, 'dist', 'src', relFromSrc);
   if (!existsSync(path)) {
-    throw new XenpvError('io', `${relative(root, path)} is missing: run \`npm run build\` first`);
+    throw new IoError(`${relative(root, path)} is missing: run \`npm run build\` first`);
   }
   return path;
 }

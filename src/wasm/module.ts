@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { XenpvError } from '../errors.js';
+import { NativeError } from '../native/errors.js';
 import { SCRATCH_BASE } from '../memory/layout.js';
 import { packageRoot } from '../util/compiled.js';
 
@@ -19,13 +19,13 @@ export function xenpvModule(debug = false): WebAssembly.Module {
   if (mod) return mod;
   const path = join(packageRoot(fileURLToPath(import.meta.url)), 'dist', 'wasm', file);
   if (!existsSync(path)) {
-    throw new XenpvError('native', `${path} is missing: run \`npm run build\` (asbuild) first`);
+    throw new NativeError(`${path} is missing: run \`npm run build\` (asbuild) first`);
   }
   try {
     mod = new WebAssembly.Module(readFileSync(path));
   } catch (err) {
     // The module uses threads and SIMD (x86-64 with SSE4.1, or arm64).
-    throw new XenpvError('native', `cannot compile ${path}: ${(err as Error).message} (needs Wasm threads and SIMD)`, { cause: err });
+    throw new NativeError(`cannot compile ${path}: ${(err as Error).message} (needs Wasm threads and SIMD)`, { cause: err });
   }
   modules.set(file, mod);
   return mod;
@@ -38,13 +38,13 @@ export function instantiateXenpv(memory: WebAssembly.Memory, debug = false): Web
       memory,
       // Only reachable in the debug build (assertions); release is --noAssert.
       abort(): never {
-        throw new XenpvError('native', 'xenpv wasm aborted');
+        throw new NativeError('xenpv wasm aborted');
       },
     },
   });
   const heapBase = (instance.exports.xenpvHeapBase as () => number)() >>> 0;
   if (heapBase > SCRATCH_BASE) {
-    throw new XenpvError('native', `xenpv wasm static data ends at ${heapBase}, past SCRATCH_BASE ${SCRATCH_BASE}`);
+    throw new NativeError(`xenpv wasm static data ends at ${heapBase}, past SCRATCH_BASE ${SCRATCH_BASE}`);
   }
   return instance.exports;
 }

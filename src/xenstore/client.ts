@@ -16,6 +16,8 @@ import { WatchQueue } from './watch-queue.js';
 
 interface Pending {
   type: XsOp;
+  /** The request payload, kept to name its subject in an error. */
+  payload: Uint8Array;
   resolve(m: XsMessage): void;
   reject(e: Error): void;
 }
@@ -35,6 +37,10 @@ export class XenstoreClient implements XenStore {
   private readonly root: XsOps;
 
   constructor(private readonly transport: XsTransport) {
+    const t = transport as Partial<XsTransport> | undefined;
+    if (typeof t?.send !== 'function' || typeof t.onData !== 'function' || typeof t.onClose !== 'function' || typeof t.close !== 'function') {
+      throw new InvalidArgumentError('transport', 'must be an XsTransport (send, onData, onClose, close)');
+    }
     transport.onData((chunk) => this.receive(chunk));
     transport.onClose((err) => this.shutdown(new DisconnectedError('xenstore connection closed', { cause: err })));
     this.root = this.ops(0);
@@ -181,7 +187,7 @@ export class XenstoreClient implements XenStore {
     const reqId = this.allocReqId();
     try { bytes = encodeMessage(type, reqId, txId, payload); } catch (err) { return Promise.reject(err); }
     return new Promise<XsMessage>((resolve, reject) => {
-      this.pending.set(reqId, { type, resolve, reject });
+      this.pending.set(reqId, { type, payload, resolve, reject });
       if (this.pending.size === 1) this.transport.hold?.(true);
       this.transport.send(bytes);
     });
@@ -221,7 +227,7 @@ export class XenstoreClient implements XenStore {
     if (m.type === XsOp.XS_ERROR) {
       let errno = 'EIO';
       try { errno = splitNulTerminated(m.payload)[0] ?? 'EIO'; } catch { /* keep EIO */ }
-      p.reject(new XenstoreError(errno, `${XsOp[p.type] ?? p.type} failed`));
+      p.reject(new XenstoreError(errno, `${XsOp[p.type] ?? p.type} ${subject(p.payload)} failed`));
     } else if (m.type !== p.type) {
       p.reject(new ProtocolError(`xenstore reply type ${m.type} to request type ${p.type}`));
     } else {
@@ -238,6 +244,13 @@ export class XenstoreClient implements XenStore {
     for (const q of this.watches.values()) q.end();
     this.watches.clear();
   }
+}
+
+/** What a request was about, for its error message: the payload's first string (a path, mostly), quoted and capped. */
+function subject(payload: Uint8Array): string {
+  const end = payload.indexOf(0);
+  const text = new TextDecoder().decode(payload.subarray(0, Math.min(end < 0 ? payload.length : end, 120)));
+  return JSON.stringify(text);
 }
 
 function single(m: XsMessage): string {

@@ -12,7 +12,8 @@
  */
 import { closeSync, existsSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { XenpvError } from '../../errors.js';
+import { InvalidArgumentError, UnsupportedError } from '../../errors.js';
+import { XenstoreError } from '../../xenstore/errors.js';
 import { Arena, createSharedLayout, type MemoryPlan, type SharedLayout } from '../../memory/layout.js';
 import type { XenstoreClient } from '../../xenstore/client.js';
 import { connectXenstoreSocket, defaultSocketPath } from '../../xenstore/transport/socket.js';
@@ -22,6 +23,7 @@ import { evtchnDeviceOnFd } from './evtchn-device.js';
 import { LinuxEventChannels } from './evtchn.js';
 import { grantDevicesOnFds } from './grant-devices.js';
 import { LinuxGrantTable } from './grant-table.js';
+import { loadAddon } from '../../native/load.js';
 
 export const XEN_DEVICE_DIR = '/dev/xen';
 
@@ -49,9 +51,8 @@ export interface LinuxPlatform extends Platform {
   close(): Promise<void>;
 }
 
-function missing(path: string): XenpvError {
-  return new XenpvError(
-    'unsupported',
+function missing(path: string): UnsupportedError {
+  return new UnsupportedError(
     `no Xen here: ${path} is missing (is this a Xen dom0 with xen-evtchn/xen-gntalloc loaded?)`,
   );
 }
@@ -63,7 +64,7 @@ function openDevice(path: string): number {
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENODEV' || code === 'ENXIO') throw missing(path);
-    throw new XenpvError('unsupported', `cannot open ${path}: ${(cause as Error).message}${code === 'EACCES' ? ' (run as root)' : ''}`, { cause });
+    throw new UnsupportedError(`cannot open ${path}: ${(cause as Error).message}${code === 'EACCES' ? ' (run as root)' : ''}`, { cause });
   }
 }
 
@@ -84,16 +85,20 @@ async function readDomid(xs: XenstoreClient): Promise<DomId> {
   const text = await xs.tryRead('domid');
   if (text === undefined) return 0;
   if (!/^\d{1,5}$/.test(text) || Number(text) >= 0x7ff0) {
-    throw new XenpvError('xenstore', `xenstore key domid holds ${JSON.stringify(text)}, not a domain id`);
+    throw new XenstoreError('EINVAL', `xenstore key domid holds ${JSON.stringify(text)}, not a domain id`);
   }
   return Number(text);
 }
 
 export async function openLinuxPlatform(opts: LinuxPlatformOptions = {}): Promise<LinuxPlatform> {
+  if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'must be an object');
   const dir = opts.deviceDir ?? XEN_DEVICE_DIR;
+  if (typeof dir !== 'string' || dir.length === 0) throw new InvalidArgumentError('deviceDir', `must be a folder path, got ${typeof dir}`);
   const paths = { evtchn: join(dir, 'evtchn'), gntalloc: join(dir, 'gntalloc'), gntdev: join(dir, 'gntdev') };
   // Checked before anything is opened, so the answer on a machine without Xen is this one.
   for (const p of [paths.evtchn, paths.gntalloc]) if (!existsSync(p)) throw missing(p);
+  // Then the addon (ioctls, mapping granted pages): a NativeError saying what to install.
+  loadAddon();
 
   const opened: number[] = [];
   const cleanup: (() => unknown)[] = [];

@@ -94,6 +94,24 @@ export class Hypervisor {
   createDomain(name: string, entry: WorkerEntry, opts?: DomainOptions): WorkerDomain;
   createDomain(name: string, entry?: WorkerEntry, opts: DomainOptions = {}): SimPlatform | WorkerDomain {
     const domid = this.allocDomain(opts.domid);
+    try {
+      return this.startDomain(name, domid, entry, opts);
+    } catch (err) {
+      // Nothing ran in the domain yet: give its slot (and xenstore entry) back at once.
+      const slot = this.view.slotOf(domid, true);
+      if (slot >= 0) {
+        this.view.setSlotState(slot, SlotState.Dying);
+        reapSlot(this.view, slot);
+      }
+      void Promise.resolve(this.xenstore?.releaseDomain?.(domid)).catch(() => undefined);
+      if (err instanceof DOMException && err.name === 'DataCloneError') {
+        throw new InvalidArgumentError('data', `${name}: cannot be passed to a worker (${err.message})`);
+      }
+      throw err;
+    }
+  }
+
+  private startDomain(name: string, domid: DomId, entry: WorkerEntry | undefined, opts: DomainOptions): SimPlatform | WorkerDomain {
     this.xenstore?.introduceDomain?.(domid);
     if (entry === undefined) {
       const xs = this.xenstore ? this.xenstore.connect(domid) : noXenstore(domid);
@@ -103,15 +121,27 @@ export class Hypervisor {
     }
     let xenstorePort;
     const transferList = [];
+    let attached: { close(): void } | undefined;
     if (this.xenstore) {
       const ch = new MessageChannel();
-      this.xenstore.attachPort(ch.port1, domid);
+      attached = this.xenstore.attachPort(ch.port1, domid) as { close(): void } | undefined;
+      // After attachPort: adding a 'message' listener refs the port again.
+      ch.port1.unref();
       xenstorePort = ch.port2;
       transferList.push(ch.port2);
     }
     const { memory, ...layout } = this.layout;
     const workerData: DomainWorkerData = { kind: 'xenpv-sim-domain', name, domid, memory, layout, xenstorePort, data: entry.data };
-    const worker = new Worker(entry.module, { workerData, transferList });
+    let worker: Worker;
+    try {
+      worker = new Worker(entry.module, { workerData, transferList });
+    } catch (err) {
+      attached?.close();
+      throw err;
+    }
+    // Background machinery never keeps the process alive; callers waiting on
+    // a domain hold it open themselves (src/util/keep-alive.ts).
+    worker.unref();
     const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
     const handle: WorkerDomain = { name, domid, worker, exited };
     this.domains.set(domid, { kind: 'worker', handle });

@@ -16,6 +16,8 @@ import type { XsTransport } from '../transport/types.js';
 import { XsCore } from './core.js';
 import type { Connection } from './connection.js';
 import type { XsQuota } from './quota.js';
+import { IoError, toIoError } from '../../errors.js';
+
 
 /** Stop reading from a socket peer while this much of our output is unsent. */
 const SOCKET_HIGH_WATER = 64 * 1024;
@@ -43,13 +45,28 @@ export class XenstoreServer {
    * the socket is created with `mode` (default 0600: its owner only), never
    * with the umask's permissions: it is bound in a private (0700) directory
    * beside `path`, chmod'ed, then hard-linked into place (which fails if
-   * `path` exists, as bind would).
+   * `path` exists, as bind would). `unref`: the socket and its connections
+   * do not keep the process alive (the simulation's xenstored; a standalone
+   * xenstored leaves them ref'd). A path that cannot be bound rejects with
+   * `io` naming it.
    */
-  async listen(path: string, opts: { mode?: number } = {}): Promise<void> {
+  async listen(path: string, opts: { mode?: number; unref?: boolean } = {}): Promise<void> {
     const mode = opts.mode ?? 0o600;
-    if (existsSync(path) && !(await socketIsLive(path))) unlinkSync(path); // a stale socket from a dead server
-    const srv = net.createServer((sock) => this.acceptSocket(sock));
-    const tmp = mkdtempSync(join(dirname(path), '.xs-'));
+    try {
+      if (existsSync(path) && !(await socketIsLive(path))) unlinkSync(path); // a stale socket from a dead server
+    } catch (err) {
+      throw toIoError(err, `xenstored socket ${path}: remove stale socket`);
+    }
+    const srv = net.createServer((sock) => {
+      if (opts.unref) sock.unref();
+      this.acceptSocket(sock);
+    });
+    let tmp: string;
+    try {
+      tmp = mkdtempSync(join(dirname(path), '.xs-'));
+    } catch (err) {
+      throw toIoError(err, `xenstored socket ${path}: listen`);
+    }
     const bound = join(tmp, 's');
     try {
       await new Promise<void>((resolve, reject) => {
@@ -61,12 +78,13 @@ export class XenstoreServer {
     } catch (err) {
       await new Promise<void>((r) => srv.close(() => r()));
       const e = err as NodeJS.ErrnoException;
-      if (e.code === 'EEXIST') throw Object.assign(new Error(`listen EADDRINUSE: address already in use ${path}`), { code: 'EADDRINUSE' });
-      throw err;
+      if (e.code === 'EEXIST') throw new IoError(`xenstored socket ${path}: listen: EADDRINUSE: address already in use`, { cause: err });
+      throw toIoError(err, `xenstored socket ${path}: listen`);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
     srv.on('error', () => undefined);
+    if (opts.unref) srv.unref();
     this.servers.push(srv);
     this.socketPaths.push(path);
   }
