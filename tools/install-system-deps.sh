@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # System packages the tests use: Xen's public headers (golden layouts, C peers),
 # Xen's own xenstore clients and pyxs (xenstored conformance), a C compiler and
-# make/python for node-gyp. Idempotent; quiet when everything is present.
+# make/python for node-gyp; dosfstools, mtools, e2fsprogs (file-system oracles),
+# curl (HTTP client of the serve tests) and wrk (serve-bench). Idempotent; quiet
+# when everything is present.
 set -euo pipefail
-PKGS=(libxen-dev xenstore-utils python3-pyxs gcc g++ make python3)
+PKGS=(libxen-dev xenstore-utils python3-pyxs gcc g++ make python3 dosfstools mtools e2fsprogs curl wrk)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
