@@ -31,6 +31,10 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'benchmark the Wasm engine against the JS twin (table, --json, SVG chart)',
     run: runBench,
   },
+  serve: {
+    summary: 'serve the files of a FAT or ext4 file system on a block device over HTTP',
+    run: async (argv) => (await import('./serve.js')).main(argv),
+  },
 };
 
 function usage(): string {

@@ -13,6 +13,7 @@ import { ReadOnlyError, XenpvError } from '../errors.js';
 import type { BlockDevice } from '../block/types.js';
 import { ByteDisk } from './byte-disk.js';
 import { FileSystemError, mapLibraryError } from './errors.js';
+import { WriteOverlay } from './overlay.js';
 import { normalizeFsPath } from './paths.js';
 import { CHUNK, chunkedReadStream } from './read-stream.js';
 import type { FileSystem, FsStats, ReadStreamOptions } from './types.js';
@@ -90,14 +91,17 @@ export async function openExt4(device: BlockDevice): Promise<FileSystem> {
   if (!(await looksLikeExt(disk))) {
     throw disk.takeError() ?? new FileSystemError('corrupt', 'no ext2/3/4 superblock (magic 0xEF53 at byte 1080)');
   }
-  // A read-only device is mounted read-only: refuse writes in the disk
-  // callbacks too, so nothing (not even the mount's superblock update) lands.
+  // libext2fs writes even when only reading (atime, the superblock's mount
+  // count). On a read-only device those writes go to a memory overlay, so
+  // the library stays consistent and the device is never written; our own
+  // write calls are refused before they reach the library.
   const writable = disk.writable;
+  const overlay = writable ? undefined : new WriteOverlay(disk);
   const libDisk = {
-    read: (b: Buffer, o: number, l: number, p: number) => disk.read(b, o, l, p),
-    write: (b: Buffer, o: number, l: number, p: number) => (writable ? disk.write(b, o, l, p) : Promise.reject(new ReadOnlyError())),
+    read: (b: Buffer, o: number, l: number, p: number) => (overlay ?? disk).read(b, o, l, p),
+    write: (b: Buffer, o: number, l: number, p: number) => (overlay ?? disk).write(b, o, l, p),
     discard: (p: number, l: number) => (writable ? disk.discard(p, l) : Promise.resolve()),
-    flush: () => disk.flush(),
+    flush: () => (writable ? disk.flush() : Promise.resolve()),
   };
   let mounted: Ext2Mounted;
   try {
