@@ -85,12 +85,35 @@ export async function looksLikeExt(disk: ByteDisk): Promise<boolean> {
   return (b[0]! | (b[1]! << 8)) === EXT_MAGIC;
 }
 
+/**
+ * The superblock's size against the device's, before libext2fs (which
+ * would only fail later, on the first block past the end):
+ *
+ *   superblock (at byte 1024)  offset  size  field
+ *                              4       4     s_blocks_count_lo
+ *                              24      4     s_log_block_size (block = 1024 << it)
+ *                              96      4     s_feature_incompat (0x80: 64bit)
+ *                              336     4     s_blocks_count_hi (64bit only)
+ */
+async function checkExtSize(disk: ByteDisk): Promise<void> {
+  const sb = new Uint8Array(1024);
+  await disk.read(sb, 0, 1024, 1024);
+  const v = new DataView(sb.buffer);
+  const log = v.getUint32(24, true);
+  if (log > 6) throw new FileSystemError('corrupt', `s_log_block_size ${log} is not 0..6 (1 KiB..64 KiB blocks)`);
+  const blockSize = 1024 << log;
+  const hi = v.getUint32(96, true) & 0x80 ? v.getUint32(336, true) : 0;
+  const bytes = (hi * 2 ** 32 + v.getUint32(4, true)) * blockSize;
+  if (bytes > disk.sizeBytes) throw new FileSystemError('too-small', `the ext file system has ${bytes} bytes, the device ${disk.sizeBytes}`);
+}
+
 /** Mounts the ext file system on `device`. Typed errors; the device is untouched on failure. */
 export async function openExt4(device: BlockDevice): Promise<FileSystem> {
   const disk = new ByteDisk(device);
   if (!(await looksLikeExt(disk))) {
     throw disk.takeError() ?? new FileSystemError('corrupt', 'no ext2/3/4 superblock (magic 0xEF53 at byte 1080)');
   }
+  await checkExtSize(disk);
   // libext2fs writes even when only reading (atime, the superblock's mount
   // count). On a read-only device those writes go to a memory overlay, so
   // the library stays consistent and the device is never written; our own
@@ -114,9 +137,10 @@ export async function openExt4(device: BlockDevice): Promise<FileSystem> {
 
 function mapMountError(err: unknown, disk: ByteDisk): XenpvError {
   const dev = disk.takeError();
-  if (dev !== undefined && !(dev.code === 'out-of-range')) return dev;
-  // libext2fs reads block groups past the device end on a truncated image.
-  if (dev?.code === 'out-of-range') return new FileSystemError('too-small', `the ext file system is larger than the device (${dev.message})`, { cause: err });
+  // checkExtSize saw the file system fit the device: a read past the end
+  // now means metadata pointing outside it.
+  if (dev?.code === 'out-of-range') return new FileSystemError('corrupt', `ext metadata points outside the device (${dev.message})`, { cause: err });
+  if (dev !== undefined) return dev;
   return new FileSystemError('corrupt', `libext2fs cannot mount it: ${(err as Error)?.message ?? String(err)}`, { cause: err });
 }
 
