@@ -48,3 +48,9 @@ export {
   TimeoutError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
+
+// File systems over any BlockDevice (src/fs) and a website served from one (src/serve).
+export { openFileSystem, detectFileSystem, openFat, openExt4, mkfs, FileSystemError } from './fs/index.js';
+export type { FileSystem, FileSystemKind, FsStats, ReadStreamOptions, FsReason, OpenFileSystemOptions, MkfsOptions } from './fs/index.js';
+export { serveFileSystem, createStaticHandler } from './serve/index.js';
+export type { ServeOptions, FileSystemServer, HandlerOptions, RequestHandler } from './serve/index.js';

@@ -32,7 +32,7 @@ export const COMMANDS: Record<string, Command> = {
     run: runBench,
   },
   serve: {
-    summary: 'serve the files of a FAT or ext4 file system on a block device over HTTP',
+    summary: "serve the files of a FAT or ext4 file system on a block device over HTTP ('serve bench': throughput)",
     run: async (argv) => (await import('./serve.js')).main(argv),
   },
 };

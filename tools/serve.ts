@@ -13,6 +13,7 @@ import type { FileSystem } from '../src/fs/types.js';
 import { serveFileSystem } from '../src/serve/server.js';
 
 const HELP = `usage: xenpv serve <device> [--port N | --socket PATH] [--host ADDR]
+       xenpv serve bench [--duration S] [--connections N] [--json]   (see 'xenpv serve bench --help')
 
 Serve the static files of the FAT or ext2/3/4 file system on a block device
 over HTTP (GET and HEAD, ETag / If-None-Match, Range, directory index).
@@ -30,6 +31,7 @@ options:
   -h, --help      show this help`;
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'bench') return (await import('./serve-bench.js')).main(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({
