@@ -15,6 +15,13 @@
  *
  * Libraries turn any callback failure into a bare EIO; the first device
  * error is kept (`lastError`) so the adapter can report the typed one.
+ *
+ * Read-ahead (optional, for libraries that read one block at a time, as
+ * libext2fs does): a read shorter than the window that misses it loads the
+ * window starting at that read; reads inside it are copied from memory.
+ * Every write and discard through this ByteDisk drops an overlapping
+ * window first, so it never serves stale bytes (it is the device's only
+ * user while a file system is mounted).
  */
 import { OutOfRangeError, XenpvError } from '../errors.js';
 import type { BlockDevice } from '../block/types.js';
@@ -26,7 +33,10 @@ export class ByteDisk {
   private error: XenpvError | undefined;
   private tail: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly device: BlockDevice) {
+  private window: { start: number; bytes: Uint8Array } | undefined;
+
+  /** `readAhead`: window size in bytes (0: none). */
+  constructor(readonly device: BlockDevice, private readonly readAhead = 0) {
     const info = device.info();
     this.sectorSize = info.sectorSize;
     this.sizeBytes = Number(info.sizeSectors) * info.sectorSize;
@@ -44,11 +54,32 @@ export class ByteDisk {
   }
 
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    return this.serial(() => this.transfer('read', buffer.subarray(offset, offset + length), position));
+    const out = buffer.subarray(offset, offset + length);
+    if (this.readAhead === 0 || length >= this.readAhead) return this.serial(() => this.transfer('read', out, position));
+    return this.serial(async () => {
+      let w = this.window;
+      if (w === undefined || position < w.start || position + length > w.start + w.bytes.byteLength) {
+        const start = position - (position % this.sectorSize);
+        const bytes = new Uint8Array(Math.min(this.readAhead, this.sizeBytes - start));
+        if (position + length > start + bytes.byteLength) return this.transfer('read', out, position); // near the end
+        await this.transfer('read', bytes, start);
+        w = this.window = { start, bytes };
+      }
+      out.set(w.bytes.subarray(position - w.start, position - w.start + length));
+      return length;
+    });
   }
 
   write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    return this.serial(() => this.transfer('write', buffer.subarray(offset, offset + length), position));
+    return this.serial(() => {
+      this.dropWindow(position, length);
+      return this.transfer('write', buffer.subarray(offset, offset + length), position);
+    });
+  }
+
+  private dropWindow(position: number, length: number): void {
+    const w = this.window;
+    if (w !== undefined && position < w.start + w.bytes.byteLength && position + length > w.start) this.window = undefined;
   }
 
   flush(): Promise<void> {
@@ -66,6 +97,7 @@ export class ByteDisk {
       const end = Math.floor((position + length) / ss);
       const info = this.device.info();
       if (!info.features.discard || !info.readWrite || end <= first) return;
+      this.dropWindow(position, length);
       await this.record(this.device.discard(BigInt(first), BigInt(end - first)));
     });
   }

@@ -75,6 +75,7 @@ function ext2Error(err: unknown): unknown {
 }
 
 const EXT_MAGIC_OFFSET = 1024 + 56;
+const READ_AHEAD = 256 * 1024;
 const EXT_MAGIC = 0xef53;
 
 /** True when the superblock magic of ext2/3/4 is at its place. */
@@ -109,7 +110,8 @@ async function checkExtSize(disk: ByteDisk): Promise<void> {
 
 /** Mounts the ext file system on `device`. Typed errors; the device is untouched on failure. */
 export async function openExt4(device: BlockDevice): Promise<FileSystem> {
-  const disk = new ByteDisk(device);
+  // libext2fs reads file data one block per call: read 256 KiB ahead.
+  const disk = new ByteDisk(device, READ_AHEAD);
   if (!(await looksLikeExt(disk))) {
     throw disk.takeError() ?? new FileSystemError('corrupt', 'no ext2/3/4 superblock (magic 0xEF53 at byte 1080)');
   }
