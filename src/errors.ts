@@ -17,7 +17,8 @@ export type ErrorCode =
   | 'timeout'
   | 'corrupt'
   | 'no-space'
-  | 'locked';
+  | 'locked'
+  | 'fs';
 
 export class XenpvError extends Error {
   readonly code: ErrorCode;

@@ -68,3 +68,9 @@ export { PersistentQueue, crc32c } from './queue/index.js';
 export type { QueueFormatOptions, QueueStats } from './queue/index.js';
 export { NbdServer } from './nbd/index.js';
 export type { NbdServerOptions, NbdExportSpec } from './nbd/index.js';
+
+// File systems over any BlockDevice (src/fs) and a website served from one (src/serve).
+export { openFileSystem, detectFileSystem, openFat, openExt4, mkfs, FileSystemError } from './fs/index.js';
+export type { FileSystem, FileSystemKind, FsStats, ReadStreamOptions, FsReason, OpenFileSystemOptions, MkfsOptions } from './fs/index.js';
+export { serveFileSystem, createStaticHandler } from './serve/index.js';
+export type { ServeOptions, FileSystemServer, HandlerOptions, RequestHandler } from './serve/index.js';

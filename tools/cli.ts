@@ -43,6 +43,10 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'persistent queue on a device: format | push | pop | fill | bench',
     run: async (argv) => (await import('./queue.js')).main(argv),
   },
+  serve: {
+    summary: "serve the files of a FAT or ext4 file system on a block device over HTTP ('serve bench': throughput)",
+    run: async (argv) => (await import('./serve.js')).main(argv),
+  },
 };
 
 function usage(): string {

@@ -11,6 +11,7 @@ PKGS=(
   lvm2              # oracle of src/lvm
   mount             # mount, losetup: tmpfs and loop devices for the storage tests
   libnbd-bin python3-libnbd  # nbdinfo, nbdcopy, nbdsh: oracles of src/nbd
+  dosfstools mtools e2fsprogs curl wrk  # oracles and load generator of src/fs and src/serve
 )
 missing=()
 for p in "${PKGS[@]}"; do

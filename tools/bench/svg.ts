@@ -10,7 +10,16 @@ export interface ChartRow {
 const COLORS: Record<string, string> = { wasm: '#654ff0', js: '#f0a020' };
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-export function barChart(title: string, rows: ChartRow[]): string {
+/** Axis text, value unit and colours; the defaults are the engine benchmark's. */
+export interface ChartStyle {
+  unit?: string;
+  axis?: string;
+  colors?: Record<string, string>;
+}
+
+export function barChart(title: string, rows: ChartRow[], style: ChartStyle = {}): string {
+  const colors = style.colors ?? COLORS;
+  const unit = style.unit ?? 'ns';
   const engines = [...new Set(rows.flatMap((r) => r.values.map((v) => v.engine)))];
   const barH = 16;
   const groupGap = 14;
@@ -27,7 +36,7 @@ export function barChart(title: string, rows: ChartRow[]): string {
   out.push(`<text x="${width / 2}" y="20" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`);
   engines.forEach((e, i) => {
     const x = left + i * 90;
-    out.push(`<rect x="${x}" y="30" width="12" height="12" fill="${COLORS[e] ?? '#888'}"/>`);
+    out.push(`<rect x="${x}" y="30" width="12" height="12" fill="${colors[e] ?? '#888'}"/>`);
     out.push(`<text x="${x + 16}" y="40">${esc(e)}</text>`);
   });
   rows.forEach((r, gi) => {
@@ -38,13 +47,13 @@ export function barChart(title: string, rows: ChartRow[]): string {
       if (!v) return;
       const w = Math.max(1, (v.nsPerOp / max) * plotW);
       const y = y0 + ei * barH;
-      out.push(`<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH - 2}" fill="${COLORS[e] ?? '#888'}"/>`);
-      out.push(`<text x="${(left + w + 4).toFixed(1)}" y="${y + barH - 5}">${v.nsPerOp.toFixed(1)} ns</text>`);
+      out.push(`<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH - 2}" fill="${colors[e] ?? '#888'}"/>`);
+      out.push(`<text x="${(left + w + 4).toFixed(1)}" y="${y + barH - 5}">${v.nsPerOp.toFixed(1)} ${esc(unit)}</text>`);
     });
   });
   const axisY = top + rows.length * groupH;
   out.push(`<line x1="${left}" y1="${axisY}" x2="${left + plotW}" y2="${axisY}" stroke="#444"/>`);
-  out.push(`<text x="${left + plotW}" y="${axisY + 16}" text-anchor="end">median ns/op (lower is better)</text>`);
+  out.push(`<text x="${left + plotW}" y="${axisY + 16}" text-anchor="end">${esc(style.axis ?? 'median ns/op (lower is better)')}</text>`);
   out.push(`</svg>`);
   return out.join('\n') + '\n';
 }

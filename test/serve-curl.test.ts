@@ -1,0 +1,215 @@
+/**
+ * The website served from a disk image, driven by real curl: a site image
+ * built by mkfs.fat + mcopy (and one by mkfs.ext4 -d), on every device
+ * flavour; on `xen` the whole chain is HTTP → FAT/ext4 → blkfront → ring →
+ * blkback → image file. One test body per behaviour, rerun per flavour.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openFileSystem } from '../src/fs/open.js';
+import type { FileSystem } from '../src/fs/types.js';
+import { serveFileSystem, type FileSystemServer } from '../src/serve/server.js';
+import { pattern } from './block-contract.js';
+import { FLAVOURS, type OpenedDevice } from './support/fs-flavours.js';
+import { makeExt4Image, makeFatImage, requireTools, type Tree } from './support/fs-tools.js';
+
+const run = promisify(execFile);
+const enc = (s: string) => new TextEncoder().encode(s);
+
+const SITE: Tree = {
+  '/index.html': enc('<!doctype html><title>site</title><link rel="stylesheet" href="style.css"><p>served from a disk image</p>\n'),
+  '/style.css': enc('body { font-family: sans-serif }\n'),
+  '/app.js': enc('console.log("hi");\n'),
+  '/big.bin': pattern(1_000_003, 5),
+  '/docs/guide.txt': enc('the guide\n'),
+  '/docs/a b&c.html': enc('<p>odd name</p>\n'),
+};
+
+interface Reply {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+let scratch: string;
+let n = 0;
+/** Runs curl; returns status, headers (lower-case names, last response) and body. */
+async function curl(target: string, ...args: string[]): Promise<Reply> {
+  const hdr = join(scratch, `h${n}`);
+  const body = join(scratch, `b${n++}`);
+  const { stdout } = await run('curl', ['-s', '--path-as-is', '-D', hdr, '-o', body, '-w', '%{http_code}', ...args, target], { maxBuffer: 1 << 26 });
+  const headers: Record<string, string> = {};
+  for (const line of readFileSync(hdr, 'utf8').split('\r\n').slice(1)) {
+    const i = line.indexOf(':');
+    if (i > 0) headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
+  }
+  let data = Buffer.alloc(0);
+  try {
+    data = readFileSync(body);
+  } catch {
+    // no body written (HEAD, 304)
+  }
+  return { status: Number(stdout), headers, body: data };
+}
+
+/** Sends `request` on a fresh TCP connection and returns all the server sent until it closed. */
+function rawExchange(base: string, request: string): Promise<string> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const sock = connect(Number(port), hostname, () => sock.write(request)); // not end(): a half-close may drop the reply
+    sock.on('data', (c) => chunks.push(c));
+    sock.on('error', reject);
+    sock.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+  });
+}
+
+beforeAll(() => {
+  requireTools('curl', 'mkfs.fat', 'mcopy', 'mmd', 'mkfs.ext4');
+  scratch = mkdtempSync(join(tmpdir(), 'xenpv-serve-'));
+});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const IMAGES = [
+  { name: 'FAT site built by mtools', build: (img: string) => makeFatImage(img, 16384, 16, SITE, scratch) },
+  { name: 'ext4 site built by mkfs.ext4 -d', build: (img: string) => makeExt4Image(img, 8192, SITE, scratch) },
+] as const;
+
+describe.each(FLAVOURS)('$name device', (flavour) => {
+  describe.each(IMAGES)('$name', (image) => {
+    let opened: OpenedDevice;
+    let fs: FileSystem;
+    let srv: FileSystemServer;
+    let url: string;
+    beforeAll(async () => {
+      const img = join(scratch, `${flavour.name}-${image.name.split(' ')[0]}.img`);
+      image.build(img);
+      opened = await flavour.open(img, `${img}.work`, { readOnly: true });
+      fs = await openFileSystem(opened.dev);
+      srv = await serveFileSystem(fs, { port: 0 });
+      url = srv.address;
+    });
+    afterAll(async () => {
+      await srv?.close();
+      await fs?.close();
+      await opened?.finish();
+    });
+
+    it('binds 127.0.0.1 and serves index.html for / with its content type', async () => {
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const r = await curl(`${url}/`);
+      expect(r.status).toBe(200);
+      expect(r.headers['content-type']).toBe('text/html; charset=utf-8');
+      expect(r.body.equals(Buffer.from(SITE['/index.html']!))).toBe(true);
+    });
+
+    it('serves every file byte for byte with a content type by extension', async () => {
+      const types: Record<string, string> = { '/style.css': 'text/css; charset=utf-8', '/app.js': 'text/javascript; charset=utf-8', '/big.bin': 'application/octet-stream', '/docs/guide.txt': 'text/plain; charset=utf-8' };
+      for (const [path, type] of Object.entries(types)) {
+        const r = await curl(`${url}${path}`);
+        expect(r.status, path).toBe(200);
+        expect(r.headers['content-type'], path).toBe(type);
+        expect(r.headers['content-length'], path).toBe(String(SITE[path]!.byteLength));
+        expect(Buffer.compare(r.body, Buffer.from(SITE[path]!)), path).toBe(0);
+      }
+      const odd = await curl(`${url}/docs/a%20b%26c.html`);
+      expect(odd.body.toString()).toBe('<p>odd name</p>\n');
+    });
+
+    it('answers HEAD with the headers of GET and no body', async () => {
+      const r = await curl(`${url}/big.bin`, '-I');
+      const get = await curl(`${url}/big.bin`);
+      expect(r.status).toBe(200);
+      expect(r.headers['content-length']).toBe('1000003');
+      expect(r.headers['accept-ranges']).toBe('bytes');
+      expect(r.headers['etag']).toMatch(/^"[0-9a-f]+-[0-9a-f]+-[0-9a-f]+"$/);
+      expect(r.headers['etag']).toBe(get.headers['etag']);
+      // On the wire (not through curl, which never reads a HEAD body):
+      // everything after the blank line that ends the headers is nothing.
+      const raw = await rawExchange(url, 'HEAD /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      expect(raw.endsWith('\r\n\r\n')).toBe(true);
+    });
+
+    it('answers If-None-Match with the current ETag with 304, and a stale one with 200', async () => {
+      const first = await curl(`${url}/style.css`);
+      const etag = first.headers['etag']!;
+      const again = await curl(`${url}/style.css`, '-H', `If-None-Match: ${etag}`);
+      expect(again.status).toBe(304);
+      expect(again.body.length).toBe(0);
+      const stale = await curl(`${url}/style.css`, '-H', 'If-None-Match: "0-0-0"');
+      expect(stale.status).toBe(200);
+    });
+
+    it('serves byte ranges as 206 with Content-Range, and a range past the end as 416', async () => {
+      const big = Buffer.from(SITE['/big.bin']!);
+      const mid = await curl(`${url}/big.bin`, '-r', '1000-65535');
+      expect(mid.status).toBe(206);
+      expect(mid.headers['content-range']).toBe('bytes 1000-65535/1000003');
+      expect(mid.body.equals(big.subarray(1000, 65536))).toBe(true);
+      const suffix = await curl(`${url}/big.bin`, '-r', '-10');
+      expect(suffix.status).toBe(206);
+      expect(suffix.body.equals(big.subarray(big.length - 10))).toBe(true);
+      const open = await curl(`${url}/big.bin`, '-r', '999990-');
+      expect(open.body.equals(big.subarray(999990))).toBe(true);
+      const past = await curl(`${url}/big.bin`, '-r', '2000000-');
+      expect(past.status).toBe(416);
+      expect(past.headers['content-range']).toBe('bytes */1000003');
+    });
+
+    it('redirects a directory to its slash and lists one without index.html', async () => {
+      const redirect = await curl(`${url}/docs`);
+      expect(redirect.status).toBe(301);
+      expect(redirect.headers['location']).toBe('/docs/');
+      const list = await curl(`${url}/docs/`);
+      expect(list.status).toBe(200);
+      expect(list.headers['content-type']).toBe('text/html; charset=utf-8');
+      const html = list.body.toString().toLowerCase();
+      expect(html).toContain('href="/docs/guide.txt"');
+      expect(html).toContain('href="/docs/a%20b%26c.html"');
+      expect(html).toContain('a b&#38;c.html');
+    });
+
+    it('gives 404 for what is not there and 405 (with Allow) for other methods', async () => {
+      expect((await curl(`${url}/nope.html`)).status).toBe(404);
+      expect((await curl(`${url}/style.css/x`)).status).toBe(404);
+      expect((await curl(`${url}/style.css/`)).status).toBe(404);
+      for (const method of ['POST', 'PUT', 'DELETE']) {
+        const r = await curl(`${url}/index.html`, '-X', method, '-d', 'x');
+        expect(r.status, method).toBe(405);
+        expect(r.headers['allow']).toBe('GET, HEAD');
+      }
+    });
+
+    it('refuses paths that try to leave the file system: .., encoded slashes, NUL, backslashes', async () => {
+      for (const path of ['/../etc/passwd', '/docs/../../x', '/%2e%2e/x', '/docs%2Fguide.txt', '/docs%2fguide.txt', '/a%00b', '/docs%5C..%5Cindex.html', '/%ZZ']) {
+        expect((await curl(`${url}${path}`)).status, path).toBe(400);
+      }
+    });
+  });
+});
+
+describe('a unix socket', () => {
+  it('serves the same site to curl --unix-socket', async () => {
+    const img = join(scratch, 'sock.img');
+    makeFatImage(img, 2048, 12, SITE, scratch);
+    const opened = await FLAVOURS.find((f) => f.name === 'file')!.open(img, `${img}.work`, { readOnly: true });
+    const fs = await openFileSystem(opened.dev);
+    const socket = join(scratch, 'site.sock');
+    const srv = await serveFileSystem(fs, { socket });
+    try {
+      expect(srv.address).toBe(socket);
+      const r = await curl('http://localhost/docs/guide.txt', '--unix-socket', socket);
+      expect(r.status).toBe(200);
+      expect(r.body.toString()).toBe('the guide\n');
+    } finally {
+      await srv.close();
+      await fs.close();
+      await opened.finish();
+    }
+  });
+});
