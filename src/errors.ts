@@ -14,7 +14,8 @@ export type ErrorCode =
   | 'grant'
   | 'evtchn'
   | 'native'
-  | 'timeout';
+  | 'timeout'
+  | 'job';
 
 export class XenpvError extends Error {
   readonly code: ErrorCode;
