@@ -31,6 +31,18 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'benchmark the Wasm engine against the JS twin (table, --json, SVG chart)',
     run: runBench,
   },
+  run: {
+    summary: 'run a job module: open its devices, start, restart by policy, stop on signal (as root: unprivileged child)',
+    run: async (argv) => (await import('./jobs-cli.js')).runMain(argv),
+  },
+  list: {
+    summary: 'list running instances (name, pid, state, uptime, devices); removes stale sockets',
+    run: async (argv) => (await import('./jobs-cli.js')).listMain(argv),
+  },
+  stop: {
+    summary: 'stop a running instance by name',
+    run: async (argv) => (await import('./jobs-cli.js')).stopMain(argv),
+  },
 };
 
 function usage(): string {
