@@ -22,13 +22,13 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { closeSync, constants, openSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { openBlockDevice, parseSpec } from '../block/registry.js';
 import { parseVdev } from '../block/vdev.js';
 import { UnsupportedError } from '../errors.js';
 import { ForeignEventChannels } from '../native/evtchn-socket.js';
 import { createPoolFile, type PoolFile } from '../native/pool-file.js';
 import type { DomId } from '../platform/types.js';
+import { compiledModule } from '../util/compiled.js';
 import { socketTransport } from '../xenstore/transport/socket.js';
 import { FD_EVTCHN, FD_FIRST_FILE, FD_POOL, FD_XENSTORE, type ChildMessage, type ChildPlan, type DevicePlan, type MasterMessage } from './child-plan.js';
 import { JobError } from './errors.js';
@@ -57,6 +57,8 @@ export interface MasterOptions {
   readonly signals?: boolean;
   /** Told once the child runs (tests look at its /proc status). */
   readonly onChild?: (child: ChildProcess, info: MasterInfo) => void;
+  /** Told after the child exited and what it held was released, before the simulation stops. */
+  readonly onReleased?: (info: MasterInfo) => Promise<void> | void;
 }
 
 /** What the master set up, for tests and `list`. */
@@ -76,7 +78,6 @@ export interface MasterResult {
   readonly signal: NodeJS.Signals | null;
 }
 
-const CHILD_MAIN = fileURLToPath(new URL('./child-main.js', import.meta.url));
 
 /** Run `opts.job` in an unprivileged child; resolves after the child exited and everything is released. */
 export async function runMaster(opts: MasterOptions): Promise<MasterResult> {
@@ -150,7 +151,7 @@ async function runMasterInner(opts: MasterOptions, log: (l: string) => void, und
     sim ? 'pipe' : 'ignore', sim ? 'pipe' : 'ignore', pool ? pool.fd : 'ignore',
     ...fileFds,
   ];
-  const child = spawn(process.execPath, [CHILD_MAIN], {
+  const child = spawn(process.execPath, [compiledModule(import.meta.url, 'jobs/child-main.js')], {
     stdio, uid: opts.uid, gid: opts.gid, cwd: '/',
     // A minimal environment: PATH, LANG, and the XENPV_* settings jobs read.
     env: {
@@ -216,9 +217,14 @@ async function runMasterInner(opts: MasterOptions, log: (l: string) => void, und
   // Release what the child held, whatever way it ended: its xenstore
   // connection (watches, transactions), its event-channel link (the
   // backend's ports become unbound), then its domain (grants, mappings).
+  // Order: the blkbacks serving it stop (unmapping its grants) while their
+  // ports still exist on the link (dead peer: unbound, but closable), then
+  // the link goes, then the domain, whose slot is then free (nothing mapped).
   proxy?.close();
+  if (sim && domid !== undefined) await sim.releaseFrontend(domid);
   link?.dispose();
   if (sim && domid !== undefined && sim.hypervisor.liveDomains().includes(domid)) await sim.hypervisor.destroyDomain(domid);
+  await opts.onReleased?.(info);
   const exit = reported !== undefined && code === reported.exit ? (reported.exit as JobExit) : JobExit.ChildDied;
   return { exit, reported, code, signal };
 }

@@ -100,6 +100,22 @@ export class SimHost {
     return vbdPaths({ frontendDomid, backendDomid: BACKEND_DOMID, devid });
   }
 
+  /**
+   * The frontend domain is gone: stop the blkbacks serving it (they unmap
+   * its grants) and remove its vbd directories, as the toolstack does when a
+   * domain dies. The backing devices are flushed and closed.
+   */
+  async releaseFrontend(frontendDomid: DomId): Promise<void> {
+    const mine = this.vbds.filter((v) => v.frontendDomid === frontendDomid);
+    for (const v of mine.reverse()) {
+      this.vbds.splice(this.vbds.indexOf(v), 1);
+      await v.blkback.stop().catch(() => undefined);
+      await destroyVbd(this.dom0.xenstore, v.paths).catch(() => undefined);
+      await v.backing.flush().catch(() => undefined);
+      await v.backing.disconnect().catch(() => undefined);
+    }
+  }
+
   /** Stop every blkback, remove the vbds, close the backing devices and the machine. */
   async stop(): Promise<void> {
     if (this.closed) return;

@@ -1,0 +1,176 @@
+/**
+ * The privileged master and its unprivileged job child, for real: this test
+ * runs as root, the child as nobody/nogroup. The oracles are the kernel's
+ * own view (the child's /proc/self/status: Uid, Gid, Groups, CapEff,
+ * CapPrm; the errno of its own open of a root-only file), the bytes found
+ * in that root-only file afterwards, and the simulation's counters after
+ * the child is SIGKILLed (domain state, grant mappings, xenstored
+ * connections and watches, the event-channel link).
+ */
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JobExit } from '../../src/jobs/exit.js';
+import { jobFromModule } from '../../src/jobs/job.js';
+import { runMaster, type MasterInfo } from '../../src/jobs/master.js';
+import { DomainState } from '../../src/platform/sim/hypervisor.js';
+import '../../src/block/xen-flavour.js';
+
+const NOBODY = 65534;
+const NOGROUP = 65534;
+
+function requireRoot(): void {
+  if (process.getuid?.() !== 0) {
+    throw new Error('this test drops privileges for real and must run as root (CI runs as root; locally: sudo npx vitest run test/jobs/unprivileged.test.ts)');
+  }
+}
+
+/**
+ * The job the child runs: it records what the kernel says about it and
+ * whether it can open the root-only file itself, writes that record through
+ * its `disk` device (what the master passed), reads it back, and either
+ * finishes or holds until stopped.
+ */
+const PROBE_JOB = `
+import { openSync, readFileSync } from 'node:fs';
+export default {
+  devices: { disk: process.env.XENPV_PROBE_DEVICE },
+  async start(ctx) {
+    const status = readFileSync('/proc/self/status', 'utf8');
+    const field = (k) => (status.match(new RegExp('^' + k + ':[ \\\\t]*(.*)$', 'm')) || [])[1]?.trim();
+    let openSelf = 'opened';
+    try { openSync(process.env.XENPV_PROBE_SECRET, 'r'); } catch (e) { openSelf = e.code; }
+    const rec = JSON.stringify({ uid: field('Uid'), gid: field('Gid'), groups: field('Groups'), capEff: field('CapEff'), capPrm: field('CapPrm'), openSelf });
+    const buf = new Uint8Array(4096);
+    buf.set(Buffer.from(rec + '\\n'));
+    await ctx.devices.disk.write(8n, [buf]);
+    await ctx.devices.disk.flush();
+    const back = new Uint8Array(4096);
+    await ctx.devices.disk.read(8n, [back]);
+    if (Buffer.compare(Buffer.from(back), Buffer.from(buf)) !== 0) throw new Error('read back differs');
+    if (process.env.XENPV_PROBE_MODE !== 'hold') ctx.done();
+  },
+};
+`;
+
+let dir: string;
+let modulePath: string;
+
+beforeAll(() => {
+  requireRoot();
+  dir = mkdtempSync(join(tmpdir(), 'xenpv-unpriv-'));
+  chmodSync(dir, 0o755); // the child must be able to read its module
+  modulePath = join(dir, 'probe-job.mjs');
+  writeFileSync(modulePath, PROBE_JOB, { mode: 0o644 });
+});
+afterAll(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
+
+function rootOnlyFile(name: string, bytes = 1 << 20): string {
+  const p = join(dir, name);
+  writeFileSync(p, Buffer.alloc(bytes), { mode: 0o600 });
+  chmodSync(p, 0o600);
+  return p;
+}
+
+function recordIn(path: string): Record<string, string> {
+  const bytes = readFileSync(path).subarray(8 * 512, 8 * 512 + 4096);
+  return JSON.parse(bytes.subarray(0, bytes.indexOf(10)).toString('utf8'));
+}
+
+async function probeJob(env: Record<string, string>) {
+  Object.assign(process.env, env);
+  return jobFromModule(await import(`${modulePath}?${Date.now()}${Math.random()}`), modulePath);
+}
+
+/** The kernel's record of a process without root: ids 65534, no groups, no capabilities. */
+function expectUnprivileged(rec: Record<string, string>): void {
+  expect(rec.uid!.split(/\s+/)).toEqual([String(NOBODY), String(NOBODY), String(NOBODY), String(NOBODY)]);
+  expect(rec.gid!.split(/\s+/)).toEqual([String(NOGROUP), String(NOGROUP), String(NOGROUP), String(NOGROUP)]);
+  expect(rec.groups ?? '').toBe('');
+  expect(rec.capEff).toBe('0000000000000000');
+  expect(rec.capPrm).toBe('0000000000000000');
+}
+
+describe('privileged master, unprivileged job child', () => {
+  it('file: the child runs as nobody without capabilities, cannot open the root-only file, yet does I/O on the descriptor the master passed', async () => {
+    const secret = rootOnlyFile('secret.img');
+    const job = await probeJob({ XENPV_PROBE_DEVICE: `file:${secret}`, XENPV_PROBE_SECRET: secret, XENPV_PROBE_MODE: 'done' });
+    const r = await runMaster({ name: 'probe-file', modulePath, job, uid: NOBODY, gid: NOGROUP, signals: false });
+    expect(r.exit).toBe(JobExit.Ok);
+    expect(r.reported?.kind).toBe('completed');
+    const rec = recordIn(secret);
+    expectUnprivileged(rec);
+    expect(rec.openSelf).toBe('EACCES');
+  });
+
+  it('xen: on the simulation the child is a domain of its own; its I/O reaches the root-only backing file through blkback, and the proxy refused nothing it needed', async () => {
+    const secret = rootOnlyFile('xen-backing.img');
+    const job = await probeJob({ XENPV_PROBE_DEVICE: 'xen:xvdb', XENPV_PROBE_SECRET: secret, XENPV_PROBE_MODE: 'done' });
+    let info: MasterInfo | undefined;
+    const logs: string[] = [];
+    const r = await runMaster({
+      name: 'probe-xen', modulePath, job, uid: NOBODY, gid: NOGROUP, signals: false,
+      sim: { backing: () => `file:${secret}` }, log: (l) => logs.push(l),
+      onChild: (_c, i) => { info = i; },
+    });
+    expect(r.exit, logs.join('\n')).toBe(JobExit.Ok);
+    expect(info?.domid).toBeGreaterThanOrEqual(2);
+    expect(info?.proxy?.refused).toBe(0);
+    const rec = recordIn(secret);
+    expectUnprivileged(rec);
+    expect(rec.openSelf).toBe('EACCES');
+  });
+
+  it("a SIGKILLed child's domain, grant mappings, xenstore connection and watches, and event-channel link are released by the master", async () => {
+    const secret = rootOnlyFile('killed.img');
+    const job = await probeJob({ XENPV_PROBE_DEVICE: 'xen:xvdb', XENPV_PROBE_SECRET: secret, XENPV_PROBE_MODE: 'hold' });
+    let before: { mappings: number; childConns: number; watches: number } | undefined;
+    let after: { mappings: number; childConns: number; watches: number; domain: DomainState; linkUp: boolean; ports: number } | undefined;
+    const count = (i: MasterInfo) => ({
+      mappings: i.sim!.backend.grants.activeMappings(),
+      childConns: [...i.sim!.xenstored.core.connections].filter((c) => c.domid === i.domid).length,
+      watches: i.sim!.xenstored.stats().watches,
+    });
+    const r = await runMaster({
+      name: 'probe-kill', modulePath, job, uid: NOBODY, gid: NOGROUP, signals: false,
+      sim: { backing: () => `file:${secret}` },
+      onChild: (child, i) => {
+        void (async () => {
+          // Connected: the child's blkfront wrote state 4 in its own directory.
+          const state = `/local/domain/${i.domid}/device/vbd/51728/state`;
+          const w = await i.sim!.dom0.xenstore.watch(state);
+          for await (const _ev of w) {
+            if ((await i.sim!.dom0.xenstore.tryRead(state)) === '4') break;
+          }
+          await w.unwatch();
+          // And its record is on the disk (its first I/O completed).
+          const t0 = Date.now();
+          while (!readFileSync(secret).subarray(4096, 4097)[0]) {
+            if (Date.now() - t0 > 20_000) throw new Error('no I/O from the child');
+            await new Promise((res) => setTimeout(res, 20));
+          }
+          before = count(i);
+          child.kill('SIGKILL');
+        })().catch((err) => { console.error(err); child.kill('SIGKILL'); });
+      },
+      onReleased: (i) => {
+        after = {
+          ...count(i),
+          domain: i.sim!.hypervisor.domainState(i.domid!),
+          linkUp: i.link!.connected,
+          ports: i.link!.openPorts().length,
+        };
+      },
+    });
+    expect(r.signal).toBe('SIGKILL');
+    expect(r.exit).toBe(JobExit.ChildDied);
+    expect(before!.mappings).toBeGreaterThan(0);
+    // The proxy's connection, and the one the hypervisor opened for the domain it created.
+    expect(before!.childConns).toBe(2);
+    expect(before!.watches).toBeGreaterThan(0);
+    expect(after).toEqual({ mappings: 0, childConns: 0, watches: expect.any(Number), domain: DomainState.Nonexistent, linkUp: false, ports: 0 });
+    expect(after!.watches).toBeLessThan(before!.watches);
+    expectUnprivileged(recordIn(secret));
+  });
+});
