@@ -48,3 +48,4 @@ export {
   TimeoutError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
+export * from './jobs/index.js';

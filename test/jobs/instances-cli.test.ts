@@ -128,6 +128,10 @@ describe('xenpv run / list / stop across processes', () => {
     expect(bad.code).toBe(2);
     expect(bad.err).toContain('exports no job');
     expect((await finish(['run'], env)).code).toBe(2);
+    // --sim in-process: the job's xen: device is blkfront in this process against a simulated blkback.
+    const sim = await finish(['run', COUNTER, '--in-process', '--sim', '--json'], { ...env, XENPV_COUNTER_DEVICE: 'xen:xvdc', XENPV_COUNTER_LIMIT: '5', XENPV_COUNTER_INTERVAL_MS: '1' });
+    expect(sim.code, sim.err).toBe(0);
+    expect(JSON.parse(sim.out)).toMatchObject({ kind: 'completed', exit: 0 });
     expect((await finish(['stop'], env)).code).toBe(2);
   });
 });

@@ -174,3 +174,46 @@ describe('privileged master, unprivileged job child', () => {
     expectUnprivileged(recordIn(secret));
   });
 });
+
+describe('xenpv run as root (CLI)', () => {
+  it('runs the counter job as nobody on a simulated xen: device backed by a root-only file; list shows the child; stop NAME stops it (exit 0)', async () => {
+    requireRoot();
+    const { spawn } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const secret = rootOnlyFile('counter.img');
+    const env = { ...process.env, XDG_RUNTIME_DIR: join(dir, 'rt'), XENPV_COUNTER_DEVICE: 'xen:xvdb', XENPV_COUNTER_INTERVAL_MS: '20', XENPV_COUNTER_FLUSH_EVERY: '3' };
+    const cli = (args: string[]) => {
+      const c = spawn(process.execPath, [join(root, 'bin/xenpv.js'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const r = { c, out: '', err: '', code: new Promise<number | null>((res) => c.once('close', (code) => res(code))) };
+      c.stdout.setEncoding('utf8').on('data', (d: string) => { r.out += d; });
+      c.stderr.setEncoding('utf8').on('data', (d: string) => { r.err += d; });
+      return r;
+    };
+    const run = cli(['run', join(root, 'dist/tools/jobs/counter.js'), '--sim', '--backing', `log=file:${secret}`]);
+    await new Promise<void>((resolve, reject) => {
+      const t = setInterval(() => { if (run.err.includes('counting from')) { clearInterval(t); resolve(); } }, 20);
+      void run.code.then(() => { clearInterval(t); reject(new Error(`run exited: ${run.err}`)); });
+    });
+    const list = cli(['list', '--json']);
+    expect(await list.code).toBe(0);
+    const [row, ...rest] = JSON.parse(list.out) as Array<{ name: string; pid: number; state: string; child: { pid: number; uid: number; gid: number } }>;
+    expect(rest).toEqual([]);
+    expect(row).toMatchObject({ name: 'counter', pid: run.c.pid, state: 'running', child: { uid: NOBODY, gid: NOGROUP } });
+    expect(row!.child.pid).not.toBe(run.c.pid);
+    const status = readFileSync(`/proc/${row!.child.pid}/status`, 'utf8');
+    expect(status).toMatch(/^CapEff:\s+0000000000000000$/m);
+    expect(status).toMatch(new RegExp(`^Uid:\\s+${NOBODY}\\s+${NOBODY}\\s+${NOBODY}\\s+${NOBODY}$`, 'm'));
+    const stop = cli(['stop', 'counter', '--wait']);
+    expect(await stop.code).toBe(0);
+    expect(await run.code, run.err).toBe(0);
+    expect(run.err).toContain('counter: requested, exit 0');
+    const head = readFileSync(secret).subarray(0, 12);
+    expect(head.subarray(0, 8).toString('latin1')).toBe('XPVCOUNT');
+    const count = head.readUInt32LE(8);
+    expect(count).toBeGreaterThan(0);
+    // Every record the header counts is on the disk, in order.
+    const disk = readFileSync(secret);
+    for (let i = 0; i < count; i++) expect(disk.subarray((1 + i) * 512, (1 + i) * 512 + 20).toString('latin1')).toMatch(new RegExp(`^count=${i} at=`));
+  });
+});
