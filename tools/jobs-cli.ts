@@ -14,7 +14,7 @@ import { JobError } from '../src/jobs/errors.js';
 import { JobExit, exitStatus } from '../src/jobs/exit.js';
 import { listInstances, runtimeDir, stopInstance, socketPath } from '../src/jobs/instances.js';
 import { INSTANCE_NAME, jobFromModule, type Job } from '../src/jobs/job.js';
-import { runMaster } from '../src/jobs/master.js';
+import { describeJob, runMaster, type JobDeclaration } from '../src/jobs/master.js';
 import { runJob } from '../src/jobs/run.js';
 import type { DeviceOpener } from '../src/jobs/runner.js';
 import { BACKEND_DOMID, SimHost } from '../src/jobs/sim-host.js';
@@ -88,12 +88,20 @@ export async function runMain(argv: string[]): Promise<number> {
     return usage((err as Error).message);
   }
 
-  let job: Job;
+  // As master, the module is read by an unprivileged child: none of its code runs as root here.
+  let ids: { uid: number; gid: number } | undefined;
+  let job: JobDeclaration;
+  let loaded: Job | undefined;
   try {
-    job = jobFromModule(await import(pathToFileURL(modulePath).href), modulePath);
+    if (!inProcess) {
+      ids = { uid: lookupId('/etc/passwd', values.user ?? 'nobody', 'user'), gid: lookupId('/etc/group', values.group ?? 'nogroup', 'group') };
+      job = await describeJob(modulePath, ids.uid, ids.gid);
+    } else {
+      job = loaded = jobFromModule(await import(pathToFileURL(modulePath).href), modulePath);
+    }
   } catch (err) {
     console.error(`xenpv run: ${modulePath}: ${(err as Error).message}`);
-    return JobExit.Usage;
+    return err instanceof JobError && err.reason === 'child' ? JobExit.Failure : JobExit.Usage;
   }
   const name = values.name ?? job.name ?? basename(modulePath, extname(modulePath));
   if (!INSTANCE_NAME.test(name)) return usage(`instance name ${JSON.stringify(name)} is not [A-Za-z0-9][A-Za-z0-9_.-]*`);
@@ -105,11 +113,9 @@ export async function runMain(argv: string[]): Promise<number> {
   const log = (line: string): void => console.error(line);
 
   try {
-    if (!inProcess) {
-      const uid = lookupId('/etc/passwd', values.user ?? 'nobody', 'user');
-      const gid = lookupId('/etc/group', values.group ?? 'nogroup', 'group');
+    if (loaded === undefined) {
       const r = await runMaster({
-        name, modulePath, job, uid, gid, runtimeDir: dir, stopTimeoutMs, log,
+        name, modulePath, job, uid: ids!.uid, gid: ids!.gid, runtimeDir: dir, stopTimeoutMs, log,
         sim: values.sim ? { backing } : undefined,
       });
       report(values.json === true, { name, exit: r.exit, kind: r.reported?.kind ?? 'child-died', error: r.reported?.error, restarts: r.reported?.restarts ?? 0, child: { code: r.code, signal: r.signal } });
@@ -124,7 +130,7 @@ export async function runMain(argv: string[]): Promise<number> {
       return openBlockDevice(spec, { ...options, platform: host.dom0, backendDomid: BACKEND_DOMID });
     };
     try {
-      const outcome = await runJob(job, { name, open, runtimeDir: dir, stopTimeoutMs, log });
+      const outcome = await runJob(loaded, { name, open, runtimeDir: dir, stopTimeoutMs, log });
       const exit = exitStatus(outcome);
       report(values.json === true, { name, exit, kind: outcome.kind, error: outcome.error?.message, restarts: outcome.restarts, stopErrors: outcome.stopErrors.map((e) => e.message) });
       return exit;

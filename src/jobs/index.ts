@@ -6,6 +6,6 @@ export { runJob, type RunJobOptions } from './run.js';
 export { JobExit, OutcomeKind, exitStatus, type JobOutcome } from './exit.js';
 export { JobError, type JobErrorReason } from './errors.js';
 export { InstanceSocket, listInstances, stopInstance, runtimeDir, socketPath, type InstanceStatus, type InstanceList } from './instances.js';
-export { runMaster, type MasterOptions, type MasterResult, type MasterInfo } from './master.js';
+export { runMaster, describeJob, type MasterOptions, type MasterResult, type MasterInfo, type JobDeclaration } from './master.js';
 export { XenstoreProxy, type XsProxyOptions } from './xs-proxy.js';
 export { SimHost, BACKEND_DOMID, type SimVbd } from './sim-host.js';

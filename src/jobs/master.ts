@@ -34,17 +34,20 @@ import { FD_EVTCHN, FD_FIRST_FILE, FD_POOL, FD_XENSTORE, type ChildMessage, type
 import { JobError } from './errors.js';
 import { JobExit } from './exit.js';
 import { InstanceSocket, type InstanceStatus } from './instances.js';
-import type { Job } from './job.js';
+import { defineJob, type Job } from './job.js';
 import { BACKEND_DOMID, SimHost } from './sim-host.js';
 import { JobState } from './state.js';
 import { XenstoreProxy } from './xs-proxy.js';
+
+/** What the master needs to know of a job: its declarations, not its code. */
+export type JobDeclaration = Pick<Job, 'name' | 'devices' | 'deviceOptions'>;
 
 export interface MasterOptions {
   readonly name: string;
   /** Absolute path of the job module (the child imports it; it must be readable by `uid`). */
   readonly modulePath: string;
-  /** The job, as loaded by the master (for its declared devices). */
-  readonly job: Job;
+  /** The job's declared devices (describeJob reads them without running the module as root). */
+  readonly job: JobDeclaration;
   readonly uid: number;
   readonly gid: number;
   /** Serve `xen:` devices on a simulation; each is backed by `backing(name)` (a registry spec). */
@@ -152,12 +155,7 @@ async function runMasterInner(opts: MasterOptions, log: (l: string) => void, und
     ...fileFds,
   ];
   const child = spawn(process.execPath, [compiledModule(import.meta.url, 'jobs/child-main.js')], {
-    stdio, uid: opts.uid, gid: opts.gid, cwd: '/',
-    // A minimal environment: PATH, LANG, and the XENPV_* settings jobs read.
-    env: {
-      PATH: process.env['PATH'] ?? '/usr/bin:/bin', LANG: process.env['LANG'] ?? 'C.UTF-8',
-      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('XENPV_'))),
-    },
+    stdio, uid: opts.uid, gid: opts.gid, cwd: '/', env: childEnv(),
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
@@ -227,4 +225,38 @@ async function runMasterInner(opts: MasterOptions, log: (l: string) => void, und
   await opts.onReleased?.(info);
   const exit = reported !== undefined && code === reported.exit ? (reported.exit as JobExit) : JobExit.ChildDied;
   return { exit, reported, code, signal };
+}
+
+/** A child's environment: PATH, LANG, and the XENPV_* settings jobs read. */
+function childEnv(): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env['PATH'] ?? '/usr/bin:/bin', LANG: process.env['LANG'] ?? 'C.UTF-8',
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('XENPV_'))),
+  };
+}
+
+/**
+ * Read a job module's declarations (name, devices, device options) by
+ * importing it in a child running as `uid`/`gid`, so that none of the
+ * module's code runs with the master's privileges. JobError `bad-module`
+ * if it is not a job; `child` if the child cannot run.
+ */
+export async function describeJob(modulePath: string, uid: number, gid: number): Promise<JobDeclaration> {
+  const child = spawn(process.execPath, [compiledModule(import.meta.url, 'jobs/describe-main.js'), modulePath], {
+    stdio: ['ignore', 'pipe', 'inherit'], uid, gid, cwd: '/', env: childEnv(),
+  });
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => { if (out.length < 1 << 20) out += d; });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', (err) => reject(new JobError('child', `cannot run the job module as uid ${uid}: ${err.message}`, { cause: err })));
+    child.once('close', (c) => resolve(c));
+  });
+  let decl: { error?: string } & Partial<JobDeclaration>;
+  try {
+    decl = JSON.parse(out) as typeof decl;
+  } catch {
+    throw new JobError('child', `reading ${modulePath} as uid ${uid} failed (exit ${code}), no declaration printed`);
+  }
+  if (decl.error !== undefined || code !== 0) throw new JobError('bad-module', decl.error ?? `exit ${code}`);
+  return defineJob({ ...decl, start: () => undefined } as Job);
 }

@@ -12,8 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobExit } from '../../src/jobs/exit.js';
-import { jobFromModule } from '../../src/jobs/job.js';
-import { runMaster, type MasterInfo } from '../../src/jobs/master.js';
+import { describeJob, runMaster, type MasterInfo } from '../../src/jobs/master.js';
 import { DomainState } from '../../src/platform/sim/hypervisor.js';
 import '../../src/block/xen-flavour.js';
 
@@ -78,9 +77,10 @@ function recordIn(path: string): Record<string, string> {
   return JSON.parse(bytes.subarray(0, bytes.indexOf(10)).toString('utf8'));
 }
 
+/** The probe's declarations, read as the master reads them: by an unprivileged child (XENPV_* passed on). */
 async function probeJob(env: Record<string, string>) {
   Object.assign(process.env, env);
-  return jobFromModule(await import(`${modulePath}?${Date.now()}${Math.random()}`), modulePath);
+  return describeJob(modulePath, NOBODY, NOGROUP);
 }
 
 /** The kernel's record of a process without root: ids 65534, no groups, no capabilities. */
@@ -215,5 +215,24 @@ describe('xenpv run as root (CLI)', () => {
     // Every record the header counts is on the disk, in order.
     const disk = readFileSync(secret);
     for (let i = 0; i < count; i++) expect(disk.subarray((1 + i) * 512, (1 + i) * 512 + 20).toString('latin1')).toMatch(new RegExp(`^count=${i} at=`));
+  });
+});
+
+describe('describeJob', () => {
+  it("reads a module's declarations in an unprivileged child: its top-level code never runs as root", async () => {
+    requireRoot();
+    const { describeJob } = await import('../../src/jobs/master.js');
+    const p = join(dir, 'whoami-job.mjs');
+    // The module declares a different device depending on who evaluates it.
+    writeFileSync(p, "export default { name: 'whoami', devices: { d: process.getuid() === 0 ? 'memory:1MiB' : 'memory:' + (process.getuid() + 1) + 'KiB' }, start() {} };\n", { mode: 0o644 });
+    const decl = await describeJob(p, NOBODY, NOGROUP);
+    expect(decl.name).toBe('whoami');
+    expect(decl.devices).toEqual({ d: `memory:${NOBODY + 1}KiB` });
+    const bad = join(dir, 'not-a-job.mjs');
+    writeFileSync(bad, 'export const x = 1;\n', { mode: 0o644 });
+    await expect(describeJob(bad, NOBODY, NOGROUP)).rejects.toMatchObject({ code: 'job', reason: 'bad-module' });
+    const secretModule = join(dir, 'secret-job.mjs');
+    writeFileSync(secretModule, "export default { devices: {}, start() {} };\n", { mode: 0o600 });
+    await expect(describeJob(secretModule, NOBODY, NOGROUP)).rejects.toMatchObject({ reason: 'bad-module', message: expect.stringContaining('EACCES') });
   });
 });
