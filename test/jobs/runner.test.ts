@@ -38,9 +38,18 @@ function opener(devs: Record<string, Breakable>): DeviceOpener {
   };
 }
 
-function statesOf(): { list: JobState[]; onState: (s: JobState) => void } {
+/** Records the states a runner goes through; `reached(s)` resolves when it enters `s`. */
+function statesOf(): { list: JobState[]; onState: (s: JobState) => void; reached: (s: JobState) => Promise<void> } {
   const list: JobState[] = [];
-  return { list, onState: (s) => list.push(s) };
+  const waiters: Array<{ s: JobState; resolve: () => void }> = [];
+  return {
+    list,
+    onState: (s) => {
+      list.push(s);
+      for (const w of waiters.filter((x) => x.s === s)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); }
+    },
+    reached: (s) => (list.includes(s) ? Promise.resolve() : new Promise((resolve) => waiters.push({ s, resolve }))),
+  };
 }
 
 const sector = (byte: number) => new Uint8Array(512).fill(byte);
@@ -58,7 +67,7 @@ describe('JobRunner', () => {
     const st = statesOf();
     const runner = new JobRunner(job, { name: 't', onState: st.onState });
     const outcome = runner.run();
-    await until(() => runner.state === JobState.Running);
+    await st.reached(JobState.Running);
     expect(seen!.devices.a!.info().sizeSectors).toBe(2048n);
     expect(seen!.devices.b!.info().sizeSectors).toBe(128n);
     const back = new Uint8Array(512);
@@ -77,9 +86,10 @@ describe('JobRunner', () => {
   it('the job cannot disconnect a device it was given', async () => {
     const dev = new Breakable();
     let err: unknown;
-    const runner = new JobRunner(defineJob({ devices: { d: 'x:y' }, async start(ctx) { err = await ctx.devices.d!.disconnect().catch((e) => e); } }), { name: 't', open: opener({ d: dev }) });
+    const st = statesOf();
+    const runner = new JobRunner(defineJob({ devices: { d: 'x:y' }, async start(ctx) { err = await ctx.devices.d!.disconnect().catch((e) => e); } }), { name: 't', open: opener({ d: dev }), onState: st.onState });
     const o = runner.run();
-    await until(() => runner.state === JobState.Running);
+    await st.reached(JobState.Running);
     expect(err).toMatchObject({ code: 'invalid-argument' });
     expect(dev.disconnects).toBe(0);
     runner.stop();
@@ -128,9 +138,10 @@ describe('JobRunner', () => {
       restart: { policy: 'on-failure', maxRetries: 5, backoffMs: 60_000 },
       start(ctx) { starts++; queueMicrotask(() => ctx.fail('died')); },
     });
-    const runner = new JobRunner(job, { name: 't' });
+    const st = statesOf();
+    const runner = new JobRunner(job, { name: 't', onState: st.onState });
     const o = runner.run();
-    await until(() => runner.state === JobState.Backoff);
+    await st.reached(JobState.Backoff);
     runner.stop();
     const out = await o;
     expect(out.kind).toBe(OutcomeKind.Requested);
@@ -189,9 +200,10 @@ describe('JobRunner', () => {
   it('a stop() that hangs past the timeout is reported (exit 6) and the devices are still released', async () => {
     const dev = new Breakable();
     const job = defineJob({ devices: { d: 'x:y' }, start() {}, stop: () => new Promise<void>(() => undefined) });
-    const runner = new JobRunner(job, { name: 't', open: opener({ d: dev }), stopTimeoutMs: 50 });
+    const st = statesOf();
+    const runner = new JobRunner(job, { name: 't', open: opener({ d: dev }), stopTimeoutMs: 50, onState: st.onState });
     const o = runner.run();
-    await until(() => runner.state === JobState.Running);
+    await st.reached(JobState.Running);
     runner.stop();
     const out = await o;
     expect(out.kind).toBe(OutcomeKind.Requested);
@@ -235,11 +247,3 @@ describe('JobRunner', () => {
     for (const j of bad) expect(() => defineJob(j as never), JSON.stringify(j)).toThrow(expect.objectContaining({ code: 'job', reason: 'bad-module' }));
   });
 });
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}

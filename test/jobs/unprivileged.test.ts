@@ -136,23 +136,12 @@ describe('privileged master, unprivileged job child', () => {
       name: 'probe-kill', modulePath, job, uid: NOBODY, gid: NOGROUP, signals: false,
       sim: { backing: () => `file:${secret}` },
       onChild: (child, i) => {
-        void (async () => {
-          // Connected: the child's blkfront wrote state 4 in its own directory.
-          const state = `/local/domain/${i.domid}/device/vbd/51728/state`;
-          const w = await i.sim!.dom0.xenstore.watch(state);
-          for await (const _ev of w) {
-            if ((await i.sim!.dom0.xenstore.tryRead(state)) === '4') break;
-          }
-          await w.unwatch();
-          // And its record is on the disk (its first I/O completed).
-          const t0 = Date.now();
-          while (!readFileSync(secret).subarray(4096, 4097)[0]) {
-            if (Date.now() - t0 > 20_000) throw new Error('no I/O from the child');
-            await new Promise((res) => setTimeout(res, 20));
-          }
+        // Running: the probe's start() has written, flushed and read back through blkfront.
+        child.on('message', (m: { type?: string; state?: string }) => {
+          if (m.type !== 'state' || m.state !== 'running') return;
           before = count(i);
           child.kill('SIGKILL');
-        })().catch((err) => { console.error(err); child.kill('SIGKILL'); });
+        });
       },
       onReleased: (i) => {
         after = {
@@ -192,8 +181,9 @@ describe('xenpv run as root (CLI)', () => {
     };
     const run = cli(['run', join(root, 'dist/tools/jobs/counter.js'), '--sim', '--backing', `log=file:${secret}`]);
     await new Promise<void>((resolve, reject) => {
-      const t = setInterval(() => { if (run.err.includes('counting from')) { clearInterval(t); resolve(); } }, 20);
-      void run.code.then(() => { clearInterval(t); reject(new Error(`run exited: ${run.err}`)); });
+      const check = (): void => { if (run.err.includes('counting from')) { run.c.stderr.off('data', check); resolve(); } };
+      run.c.stderr.on('data', check);
+      void run.code.then(() => reject(new Error(`run exited: ${run.err}`)));
     });
     const list = cli(['list', '--json']);
     expect(await list.code).toBe(0);
