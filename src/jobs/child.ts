@@ -67,14 +67,19 @@ export async function childMain(): Promise<number> {
   }
   let runner: JobRunner | undefined;
   let stopAsked = false;
+  let planned = false;
   const plan = await new Promise<ChildPlan>((resolve) => {
     process.on('message', (m: MasterMessage) => {
-      if (m.type === 'plan') resolve(m);
+      if (m.type === 'plan') { planned = true; resolve(m); }
       else if (m.type === 'stop') { stopAsked = true; runner?.stop(); }
     });
+    // The master going away (its end of IPC closed) is a stop too; before a plan, nothing to stop.
+    process.on('disconnect', () => {
+      stopAsked = true;
+      runner?.stop();
+      if (!planned) process.exit(JobExit.Failure);
+    });
   });
-  // The master going away (its end of IPC closed) is a stop too.
-  process.on('disconnect', () => { stopAsked = true; runner?.stop(); });
 
   const platform = plan.sim ? childPlatform(plan.sim) : undefined;
   const open: DeviceOpener = async (name, _spec, options) => {

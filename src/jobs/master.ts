@@ -99,6 +99,29 @@ export async function runMaster(opts: MasterOptions): Promise<MasterResult> {
 }
 
 async function runMasterInner(opts: MasterOptions, log: (l: string) => void, undo: Array<() => unknown>): Promise<MasterResult> {
+  // The control socket and signals come first: a name already in use fails
+  // before anything is opened, and a stop that arrives before the child
+  // runs is handed to it with its plan.
+  let current: ChildProcess | undefined;
+  let stopAsked = false;
+  let state: string = JobState.Idle;
+  let restarts = 0;
+  let reported: Extract<ChildMessage, { type: 'outcome' }> | undefined;
+  const tell = (m: MasterMessage): void => { if (current?.connected) current.send(m); };
+  const stop = (): void => { log('stop requested'); stopAsked = true; tell({ type: 'stop' }); };
+  const startedAt = Date.now();
+  const status = (): InstanceStatus => ({
+    name: opts.name, pid: process.pid, devices: opts.job.devices, state, startedAt, restarts,
+    child: current?.pid !== undefined ? { pid: current.pid, uid: opts.uid, gid: opts.gid } : undefined,
+  });
+  const control = opts.runtimeDir !== undefined ? await InstanceSocket.listen(opts.runtimeDir, opts.name, { status, stop }) : undefined;
+  if (control) undo.push(() => control.close());
+  if (opts.signals !== false) {
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    undo.push(() => { process.off('SIGTERM', stop); process.off('SIGINT', stop); });
+  }
+
   const devices: Record<string, DevicePlan> = {};
   // Descriptors of file devices: ours until the child has its copies.
   const fileFds: number[] = [];
@@ -178,28 +201,11 @@ async function runMasterInner(opts: MasterOptions, log: (l: string) => void, und
   }
   const info: MasterInfo = { sim, domid, proxy, link };
 
-  let state: string = JobState.Idle;
-  let restarts = 0;
-  let reported: Extract<ChildMessage, { type: 'outcome' }> | undefined;
   child.on('message', (m: ChildMessage) => {
     if (m?.type === 'state') { state = String(m.state); restarts = Number(m.restarts) || 0; }
     else if (m?.type === 'outcome') reported = m;
   });
-  const tell = (m: MasterMessage): void => { if (child.connected) child.send(m); };
-  const stop = (): void => { log('stop requested'); tell({ type: 'stop' }); };
-
-  const status = (): InstanceStatus => ({
-    name: opts.name, pid: process.pid, devices: opts.job.devices, state, startedAt, restarts,
-    child: child.pid !== undefined ? { pid: child.pid, uid: opts.uid, gid: opts.gid } : undefined,
-  });
-  const startedAt = Date.now();
-  const control = opts.runtimeDir !== undefined ? await InstanceSocket.listen(opts.runtimeDir, opts.name, { status, stop }) : undefined;
-  if (control) undo.push(() => control.close());
-  if (opts.signals !== false) {
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    undo.push(() => { process.off('SIGTERM', stop); process.off('SIGINT', stop); });
-  }
+  current = child;
 
   const plan: ChildPlan = {
     type: 'plan', name: opts.name, module: opts.modulePath, devices, stopTimeoutMs: opts.stopTimeoutMs,
@@ -208,6 +214,7 @@ async function runMasterInner(opts: MasterOptions, log: (l: string) => void, und
       : undefined,
   };
   tell(plan);
+  if (stopAsked) tell({ type: 'stop' });
   opts.onChild?.(child, info);
 
   const { code, signal } = await Promise.race([exited, spawnError]);
