@@ -10,6 +10,7 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobExit } from '../../src/jobs/exit.js';
 import { describeJob, runMaster, type MasterInfo } from '../../src/jobs/master.js';
@@ -25,43 +26,14 @@ function requireRoot(): void {
   }
 }
 
-/**
- * The job the child runs: it records what the kernel says about it and
- * whether it can open the root-only file itself, writes that record through
- * its `disk` device (what the master passed), reads it back, and either
- * finishes or holds until stopped.
- */
-const PROBE_JOB = `
-import { openSync, readFileSync } from 'node:fs';
-export default {
-  devices: { disk: process.env.XENPV_PROBE_DEVICE },
-  async start(ctx) {
-    const status = readFileSync('/proc/self/status', 'utf8');
-    const field = (k) => (status.match(new RegExp('^' + k + ':[ \\\\t]*(.*)$', 'm')) || [])[1]?.trim();
-    let openSelf = 'opened';
-    try { openSync(process.env.XENPV_PROBE_SECRET, 'r'); } catch (e) { openSelf = e.code; }
-    const rec = JSON.stringify({ uid: field('Uid'), gid: field('Gid'), groups: field('Groups'), capEff: field('CapEff'), capPrm: field('CapPrm'), openSelf });
-    const buf = new Uint8Array(4096);
-    buf.set(Buffer.from(rec + '\\n'));
-    await ctx.devices.disk.write(8n, [buf]);
-    await ctx.devices.disk.flush();
-    const back = new Uint8Array(4096);
-    await ctx.devices.disk.read(8n, [back]);
-    if (Buffer.compare(Buffer.from(back), Buffer.from(buf)) !== 0) throw new Error('read back differs');
-    if (process.env.XENPV_PROBE_MODE !== 'hold') ctx.done();
-  },
-};
-`;
-
 let dir: string;
-let modulePath: string;
+/** The probe job (world-readable in the checkout, so the child can import it). */
+const modulePath = fileURLToPath(new URL('../fixtures/jobs/probe-job.mjs', import.meta.url));
 
 beforeAll(() => {
   requireRoot();
   dir = mkdtempSync(join(tmpdir(), 'xenpv-unpriv-'));
-  chmodSync(dir, 0o755); // the child must be able to read its module
-  modulePath = join(dir, 'probe-job.mjs');
-  writeFileSync(modulePath, PROBE_JOB, { mode: 0o644 });
+  chmodSync(dir, 0o755); // the child must be able to read the modules written here
 });
 afterAll(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
 
@@ -72,7 +44,7 @@ function rootOnlyFile(name: string, bytes = 1 << 20): string {
   return p;
 }
 
-function recordIn(path: string): Record<string, string> {
+function recordIn(path: string): Record<string, string> & { opens: Record<string, string> } {
   const bytes = readFileSync(path).subarray(8 * 512, 8 * 512 + 4096);
   return JSON.parse(bytes.subarray(0, bytes.indexOf(10)).toString('utf8'));
 }
@@ -95,18 +67,18 @@ function expectUnprivileged(rec: Record<string, string>): void {
 describe('privileged master, unprivileged job child', () => {
   it('file: the child runs as nobody without capabilities, cannot open the root-only file, yet does I/O on the descriptor the master passed', async () => {
     const secret = rootOnlyFile('secret.img');
-    const job = await probeJob({ XENPV_PROBE_DEVICE: `file:${secret}`, XENPV_PROBE_SECRET: secret, XENPV_PROBE_MODE: 'done' });
+    const job = await probeJob({ XENPV_PROBE_DEVICE: `file:${secret}`, XENPV_PROBE_PATHS: secret, XENPV_PROBE_MODE: 'done' });
     const r = await runMaster({ name: 'probe-file', modulePath, job, uid: NOBODY, gid: NOGROUP, signals: false });
     expect(r.exit).toBe(JobExit.Ok);
     expect(r.reported?.kind).toBe('completed');
     const rec = recordIn(secret);
     expectUnprivileged(rec);
-    expect(rec.openSelf).toBe('EACCES');
+    expect(rec.opens).toEqual({ [secret]: 'EACCES' });
   });
 
   it('xen: on the simulation the child is a domain of its own; its I/O reaches the root-only backing file through blkback, and the proxy refused nothing it needed', async () => {
     const secret = rootOnlyFile('xen-backing.img');
-    const job = await probeJob({ XENPV_PROBE_DEVICE: 'xen:xvdb', XENPV_PROBE_SECRET: secret, XENPV_PROBE_MODE: 'done' });
+    const job = await probeJob({ XENPV_PROBE_DEVICE: 'xen:xvdb', XENPV_PROBE_PATHS: secret, XENPV_PROBE_MODE: 'done' });
     let info: MasterInfo | undefined;
     const logs: string[] = [];
     const r = await runMaster({
@@ -119,12 +91,12 @@ describe('privileged master, unprivileged job child', () => {
     expect(info?.proxy?.refused).toBe(0);
     const rec = recordIn(secret);
     expectUnprivileged(rec);
-    expect(rec.openSelf).toBe('EACCES');
+    expect(rec.opens).toEqual({ [secret]: 'EACCES' });
   });
 
   it("a SIGKILLed child's domain, grant mappings, xenstore connection and watches, and event-channel link are released by the master", async () => {
     const secret = rootOnlyFile('killed.img');
-    const job = await probeJob({ XENPV_PROBE_DEVICE: 'xen:xvdb', XENPV_PROBE_SECRET: secret, XENPV_PROBE_MODE: 'hold' });
+    const job = await probeJob({ XENPV_PROBE_DEVICE: 'xen:xvdb', XENPV_PROBE_PATHS: secret, XENPV_PROBE_MODE: 'hold' });
     let before: { mappings: number; childConns: number; watches: number } | undefined;
     let after: { mappings: number; childConns: number; watches: number; domain: DomainState; linkUp: boolean; ports: number } | undefined;
     const count = (i: MasterInfo) => ({
@@ -168,7 +140,6 @@ describe('xenpv run as root (CLI)', () => {
   it('runs the counter job as nobody on a simulated xen: device backed by a root-only file; list shows the child; stop NAME stops it (exit 0)', async () => {
     requireRoot();
     const { spawn } = await import('node:child_process');
-    const { fileURLToPath } = await import('node:url');
     const root = fileURLToPath(new URL('../..', import.meta.url));
     const secret = rootOnlyFile('counter.img');
     const env = { ...process.env, XDG_RUNTIME_DIR: join(dir, 'rt'), XENPV_COUNTER_DEVICE: 'xen:xvdb', XENPV_COUNTER_INTERVAL_MS: '20', XENPV_COUNTER_FLUSH_EVERY: '3' };
