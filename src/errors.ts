@@ -18,7 +18,8 @@ export type ErrorCode =
   | 'corrupt'
   | 'no-space'
   | 'locked'
-  | 'fs';
+  | 'fs'
+  | 'job';
 
 export class XenpvError extends Error {
   readonly code: ErrorCode;

@@ -74,3 +74,4 @@ export { openFileSystem, detectFileSystem, openFat, openExt4, mkfs, FileSystemEr
 export type { FileSystem, FileSystemKind, FsStats, ReadStreamOptions, FsReason, OpenFileSystemOptions, MkfsOptions } from './fs/index.js';
 export { serveFileSystem, createStaticHandler } from './serve/index.js';
 export type { ServeOptions, FileSystemServer, HandlerOptions, RequestHandler } from './serve/index.js';
+export * from './jobs/index.js';

@@ -47,6 +47,18 @@ export const COMMANDS: Record<string, Command> = {
     summary: "serve the files of a FAT or ext4 file system on a block device over HTTP ('serve bench': throughput)",
     run: async (argv) => (await import('./serve.js')).main(argv),
   },
+  run: {
+    summary: 'run a job module: open its devices, start, restart by policy, stop on signal (as root: unprivileged child)',
+    run: async (argv) => (await import('./jobs-cli.js')).runMain(argv),
+  },
+  list: {
+    summary: 'list running instances (name, pid, state, uptime, devices); removes stale sockets',
+    run: async (argv) => (await import('./jobs-cli.js')).listMain(argv),
+  },
+  stop: {
+    summary: 'stop a running instance by name',
+    run: async (argv) => (await import('./jobs-cli.js')).stopMain(argv),
+  },
 };
 
 function usage(): string {

@@ -127,9 +127,35 @@ export class FileBlockDevice implements BlockDevice {
     } catch (err) {
       throw toIoError(err, `open ${path}`);
     }
+    return FileBlockDevice.#adopt(handle, path, sectorSize, physical, readOnly, options.lock !== false);
+  }
+
+  /**
+   * A device over a handle someone else opened (a privileged parent passing
+   * a descriptor to an unprivileged child, say). `path` only names it in
+   * messages. The device owns the handle from here: it is closed on
+   * disconnect, or now if the handle is not a file or block device.
+   */
+  static async fromHandle(handle: FileHandle, path: string, options: Omit<FileBlockDeviceOptions, 'create'> = {}): Promise<FileBlockDevice> {
+    let sectorSize: number;
+    let physical: number;
+    try {
+      sectorSize = checkSectorSize(options.sectorSize ?? 512);
+      physical = checkSectorSize(options.physicalSectorSize ?? sectorSize, 'physicalSectorSize');
+      if (physical < sectorSize) {
+        throw new InvalidArgumentError('physicalSectorSize', `${physical} is smaller than the sector size ${sectorSize}`);
+      }
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err;
+    }
+    return FileBlockDevice.#adopt(handle, path, sectorSize, physical, options.readOnly === true, options.lock !== false);
+  }
+
+  static async #adopt(handle: FileHandle, path: string, sectorSize: number, physical: number, readOnly: boolean, wantLock: boolean): Promise<FileBlockDevice> {
     const addon = storageAddon();
     try {
-      const lock = options.lock === false ? 'none' : lockImage(handle, path, readOnly, addon);
+      const lock = wantLock ? lockImage(handle, path, readOnly, addon) : 'none';
       const { kind, bytes } = await FileBlockDevice.#measure(handle, path, addon);
       const info: BlockInfo = {
         readWrite: !readOnly,
