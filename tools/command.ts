@@ -73,8 +73,8 @@ export interface Output {
   readonly quiet: boolean;
   /** The command's result: JSON when --json, else `text()` unless --quiet. */
   result(value: unknown, text: () => string): void;
-  /** Data the command exists to print (a value read): always printed. */
-  data(text: string): void;
+  /** Data the command exists to print (a value read): always printed, bytes as they are. */
+  data(text: string | Uint8Array): void;
   /** A human note on stderr, dropped by --quiet and --json. */
   note(text: string): void;
   /** A progress line on stderr, only when stderr is a TTY and not --quiet. */
@@ -82,7 +82,7 @@ export interface Output {
 }
 
 interface Streams {
-  stdout: { write(s: string): unknown };
+  stdout: { write(s: string | Uint8Array): unknown };
   stderr: { write(s: string): unknown; isTTY?: boolean };
 }
 
