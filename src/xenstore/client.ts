@@ -13,6 +13,15 @@ import {
 import { formatPerm, parsePerms } from './perms.js';
 import type { XsTransport } from './transport/types.js';
 import { WatchQueue } from './watch-queue.js';
+import { debug } from '../util/debug.js';
+
+const log = debug('xenpv:xenstore');
+
+/** A request's payload for the log: NUL-separated strings, shortened. */
+function preview(payload: Uint8Array): string {
+  const s = Buffer.from(payload.subarray(0, 120)).toString('latin1').replace(/\0/g, ' ').trimEnd();
+  return payload.length > 120 ? `${s}...` : s;
+}
 
 interface Pending {
   type: XsOp;
@@ -180,6 +189,7 @@ export class XenstoreClient implements XenStore {
     let bytes: Uint8Array;
     const reqId = this.allocReqId();
     try { bytes = encodeMessage(type, reqId, txId, payload); } catch (err) { return Promise.reject(err); }
+    if (log.enabled) log(`> ${XsOp[type] ?? type} #${reqId}${txId ? ` tx ${txId}` : ''} ${preview(payload)}`);
     return new Promise<XsMessage>((resolve, reject) => {
       this.pending.set(reqId, { type, resolve, reject });
       this.transport.send(bytes);
@@ -208,6 +218,7 @@ export class XenstoreClient implements XenStore {
       try { parts = splitNulTerminated(m.payload); } catch { return; }
       if (parts.length < 2) return;
       const ev: XsWatchEvent = { path: parts[0]!, token: parts[1]! };
+      if (log.enabled) log(`< WATCH_EVENT ${ev.path} (token ${ev.token})`);
       this.watches.get(ev.token)?.push(ev);
       return;
     }
@@ -217,6 +228,7 @@ export class XenstoreClient implements XenStore {
     if (m.type === XsOp.XS_ERROR) {
       let errno = 'EIO';
       try { errno = splitNulTerminated(m.payload)[0] ?? 'EIO'; } catch { /* keep EIO */ }
+      if (log.enabled) log(`< #${m.reqId} error ${errno}`);
       p.reject(new XenstoreError(errno, `${XsOp[p.type] ?? p.type} failed`));
     } else if (m.type !== p.type) {
       p.reject(new ProtocolError(`xenstore reply type ${m.type} to request type ${p.type}`));
