@@ -10,8 +10,8 @@
  * same engine calls are timed on both sides, warmed up, and the median of
  * interleaved samples is kept.
  */
-import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import os from 'node:os';
 import { createEngine } from '../../src/ring/index.js';
 import { createSharedLayout } from '../../src/memory/layout.js';
@@ -46,7 +46,7 @@ Wasm/JS speedup (JS ns / Wasm ns); writes DIR/bench.json and DIR/bench.svg.`,
   if (values.out === '') throw usageError('--out', 'must name a directory');
   // Make sure the results can be written before spending a minute measuring.
   try {
-    mkdirSync(values.out, { recursive: true });
+    makeDir(resolve(values.out));
     accessSync(values.out, constants.W_OK);
   } catch (err) {
     throw new IoError(`--out ${values.out}: cannot write there: ${(err as Error).message}`, { cause: err });
@@ -56,6 +56,17 @@ Wasm/JS speedup (JS ns / Wasm ns); writes DIR/bench.json and DIR/bench.svg.`,
   out.result(results, () => table(results));
   return EXIT_OK;
 });
+
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdirSync never returns on
+ * some paths (under /proc it loops), and a bad --out must fail, not hang.
+ */
+function makeDir(dir: string): void {
+  if (existsSync(dir)) return;
+  const up = dirname(dir);
+  if (up !== dir) makeDir(up);
+  mkdirSync(dir);
+}
 
 function runBench(quick: boolean, out: Output, signal: AbortSignal): BenchEntry[] {
   const opts = quick ? QUICK : FULL;
