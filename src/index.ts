@@ -75,3 +75,7 @@ export type { FileSystem, FileSystemKind, FsStats, ReadStreamOptions, FsReason, 
 export { serveFileSystem, createStaticHandler } from './serve/index.js';
 export type { ServeOptions, FileSystemServer, HandlerOptions, RequestHandler } from './serve/index.js';
 export * from './jobs/index.js';
+export { debug, enableDebug, setDebugSink } from './util/debug.js';
+export type { DebugLogger } from './util/debug.js';
+export type { QueueStats as BlkfrontQueueStats } from './blkfront/stats.js';
+export type { LatencySummary } from './util/histogram.js';

@@ -1,13 +1,27 @@
 /**
- * `xenpv` command line: a subcommand dispatcher. bin/xenpv.js calls
- * `main(argv)` with the arguments after the program name; the result is the
- * exit code.
+ * `xenpv` command line: a dispatcher over the COMMANDS table. bin/xenpv.js
+ * calls `main(argv)` with the arguments after the program name; the result
+ * is the exit code (0 ok, 1 failure, 2 usage; see tools/command.ts).
  *
- * To add a subcommand, add one row to COMMANDS: its name, a one-line
- * summary for `xenpv --help`, and a lazy `run(argv) => Promise<exit code>`
- * (import its module inside `run` so unrelated commands load nothing).
+ * How to add a command:
+ *   1. Write tools/<name>.ts (or tools/<name>/index.ts) exporting
+ *        export const main = defineCommand({ name, synopsis, description,
+ *          options: { size: { type: 'string', arg: 'MiB', help: '…' } },
+ *          reports: true,            // adds --json and --quiet
+ *        }, async ({ values, positionals, out, signal }) => { …; return EXIT_OK; });
+ *      defineCommand (tools/command.ts) gives it strict parseArgs, --help,
+ *      --version, usage errors (exit 2), error mapping (exit 1), progress on
+ *      stderr only for a TTY (out.progress), SIGINT/SIGTERM as `signal`.
+ *      Throw XenpvErrors (InvalidArgumentError for bad input: exit 2); do
+ *      not print stacks or call process.exit.
+ *   2. Add ONE row below: its name, a one-line summary, and a lazy `run`
+ *      (import inside `run`, so other commands load nothing of it).
+ *   3. Document it in README.md's "Command line" section.
+ * A command must leave nothing running when it returns (timers, workers,
+ * sockets): the process exits when its work is done, test/cli-*.test.ts
+ * checks that.
  */
-import { parseArgs } from 'node:util';
+import { version } from './command.js';
 
 export interface Command {
   summary: string;
@@ -15,21 +29,33 @@ export interface Command {
 }
 
 export const COMMANDS: Record<string, Command> = {
-  xenstored: {
-    summary: 'run the simulated xenstored on a unix socket, in the foreground',
-    run: runXenstored,
-  },
   demo: {
     summary: 'attach a disk on the simulated hypervisor, run verified I/O patterns, print throughput',
     run: async (argv) => (await import('./demo.js')).main(argv),
   },
+  attach: {
+    summary: 'open a device spec (memory:, file:, xen:) and print its info',
+    run: async (argv) => (await import('./attach.js')).main(argv),
+  },
+  dd: {
+    summary: 'copy between two device specs or files (if= of= bs= count= skip= seek=)',
+    run: async (argv) => (await import('./dd.js')).main(argv),
+  },
+  xenstore: {
+    summary: 'xenstore-utils: ls | read | write | rm | watch, on a socket or /dev/xen/xenbus',
+    run: async (argv) => (await import('./xenstore/index.js')).main(argv),
+  },
+  xenstored: {
+    summary: 'run the simulated xenstored on a unix socket, in the foreground',
+    run: async (argv) => (await import('./xenstored.js')).main(argv),
+  },
   fuzz: {
     summary: 'fuzz the ring protocol: ring | blkif | frontend | backend | xenstore',
-    run: async (argv) => (await import('./fuzz/index.js')).fuzzMain(argv),
+    run: async (argv) => (await import('./fuzz/index.js')).main(argv),
   },
   bench: {
     summary: 'benchmark the Wasm engine against the JS twin (table, --json, SVG chart)',
-    run: runBench,
+    run: async (argv) => (await import('./bench/index.js')).main(argv),
   },
   lvm: {
     summary: 'list, create, extend, shrink, remove LVM2 logical volumes on PV devices',
@@ -63,86 +89,37 @@ export const COMMANDS: Record<string, Command> = {
 
 function usage(): string {
   const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
-  return ['usage: xenpv <command> [options]', '', 'commands:', ...rows, '', "run 'xenpv <command> --help' for a command's options"].join('\n');
+  return [
+    'usage: xenpv <command> [options]',
+    '       xenpv --version | --help',
+    '',
+    'commands:',
+    ...rows,
+    '',
+    "run 'xenpv <command> --help' for a command's options",
+    'exit codes: 0 ok, 1 failure, 2 usage, 130/143 interrupted (SIGINT/SIGTERM)',
+    'debug log: DEBUG=xenpv:* (or xenpv:blkfront,xenpv:xenstore,...) on stderr',
+  ].join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());
-    return name === undefined ? 2 : 0;
+    return 0;
   }
-  const cmd = COMMANDS[name];
+  if (name === '--version' || name === '-V') {
+    console.log(`xenpv ${version()}`);
+    return 0;
+  }
+  if (name === undefined) {
+    console.error(usage());
+    return 2;
+  }
+  const cmd = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!cmd) {
-    console.error(`xenpv: unknown command '${name}'\n\n${usage()}`);
+    console.error(`xenpv: unknown ${name.startsWith('-') ? 'option' : 'command'} '${name}'\n\n${usage()}`);
     return 2;
   }
   return cmd.run(rest);
-}
-
-// ------------------------------------------------------------ xenstored
-
-const XENSTORED_HELP = `usage: xenpv xenstored [--socket PATH]
-
-Run the simulated xenstored in the foreground, serving the xenstore wire
-protocol (xen/io/xs_wire.h) on a unix socket until SIGINT or SIGTERM.
-Every socket client is dom0 (privileged), as with Xen's xenstored.
-Xen's own tools work against it:
-
-  XENSTORED_PATH=PATH xenstore-write /a/b hello
-  XENSTORED_PATH=PATH xenstore-ls /
-
-options:
-  --socket PATH   socket to listen on (default: $XENSTORED_PATH, else
-                  $XENSTORED_RUNDIR/socket, else /var/run/xenstored/socket)
-  --verbose       log dropped connections (protocol violations) to stderr
-  -h, --help      show this help`;
-
-async function runXenstored(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: { socket: { type: 'string' }, verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-    }));
-  } catch (err) {
-    console.error(`xenpv xenstored: ${(err as Error).message}\n\n${XENSTORED_HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(XENSTORED_HELP);
-    return 0;
-  }
-  const { XenstoreServer } = await import('../src/xenstore/server/server.js');
-  const { defaultSocketPath } = await import('../src/xenstore/transport/socket.js');
-  const path = values.socket ?? defaultSocketPath();
-  const server = new XenstoreServer({ log: values.verbose ? (m) => console.error(m) : undefined });
-  try {
-    await server.listen(path);
-  } catch (err) {
-    console.error(`xenpv xenstored: cannot listen on ${path}: ${(err as Error).message}`);
-    return 1;
-  }
-  console.log(`xenstored listening on ${path}`);
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  await server.close();
-  console.error(`xenstored: ${signal}, stopped`);
-  return 0;
-}
-
-// ------------------------------------------------------------ bench
-
-/** The benchmark is a script of its own (it reads process.argv): run it as one. */
-async function runBench(argv: string[]): Promise<number> {
-  const { spawn } = await import('node:child_process');
-  const { fileURLToPath } = await import('node:url');
-  const script = fileURLToPath(new URL('./bench/index.js', import.meta.url));
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [script, ...argv], { stdio: 'inherit' });
-    child.on('exit', (code) => resolve(code ?? 1));
-  });
 }

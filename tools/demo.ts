@@ -8,31 +8,24 @@
  *   then the backing file, read with fs, compared with what was written;
  *   and the same file read directly with fs, for comparison.
  *
- * Progress goes to stderr; the summary to stdout (`--json` for JSON).
+ * Progress goes to stderr (when it is a TTY); the summary to stdout
+ * (`--json` for JSON). Throughput is MB/s = 10^6 bytes per second (as dd and
+ * fio print it); sizes are MiB = 2^20 bytes.
  */
-import { open, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { dirname, join } from 'node:path';
 import { Simulation } from '../src/sim/simulation.js';
 import type { BlockDevice } from '../src/block/types.js';
+import { InvalidArgumentError, IoError } from '../src/errors.js';
+import { defineCommand, EXIT_FAILURE, EXIT_OK, intOption, usageError, type Output } from './command.js';
 
-const HELP = `usage: xenpv demo [options]
 
-Attach a disk through blkfront on the simulated hypervisor, write and read
-it back in several patterns at queue depth 32, flush, discard, and verify
-everything against the backing file.
-
-options:
-  --size MiB       disk size (default 256)
-  --path FILE      disk image (default: a temporary file, removed afterwards)
-  --engine E       wasm (default) or js: the frontend's ring engine
-  --random N       4 KiB random operations per direction (default 20000)
-  --json           print the summary as JSON
-  -h, --help       show this help`;
 
 const QD = 32;
 const MiB = 1 << 20;
+/** Throughput unit: MB/s = 10^6 bytes/s, labelled so everywhere. */
+const MB = 1e6;
 
 interface Phase {
   name: string;
@@ -55,11 +48,14 @@ export interface DemoSummary {
   mismatches: string[];
 }
 
-/** Run `count` jobs with at most QD in flight. */
-async function atDepth(count: number, job: (i: number) => Promise<void>): Promise<void> {
+/** Run `count` jobs with at most QD in flight; stops taking jobs once `signal` aborts. */
+async function atDepth(count: number, job: (i: number) => Promise<void>, signal?: AbortSignal): Promise<void> {
   let next = 0;
   const lane = async (): Promise<void> => {
-    while (next < count) await job(next++);
+    while (next < count) {
+      signal?.throwIfAborted();
+      await job(next++);
+    }
   };
   await Promise.all(Array.from({ length: Math.min(QD, count) }, lane));
 }
@@ -109,23 +105,62 @@ function fillerFor(generation: number): Uint8Array {
   return f;
 }
 
-function progress(label: string, done: number, total: number): void {
-  const pct = `${label.padEnd(28)} ${((100 * done) / total).toFixed(0).padStart(3)}%`;
-  if (process.stderr.isTTY) {
-    process.stderr.write(`\r${pct}${done === total ? '\n' : ''}`);
-  } else if (done === total || done % Math.max(1, Math.floor(total / 4)) === 0) {
-    process.stderr.write(`${pct}\n`);
+function phase(name: string, bytes: number, ops: number, t0: bigint): Phase {
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  return { name, bytes, seconds, MBps: bytes / MB / seconds, iops: ops / seconds };
+}
+
+export interface DemoOptions {
+  sizeMiB: number;
+  /** Disk image; it must not exist unless `force` (default: a temporary file, removed afterwards). */
+  path?: string;
+  force?: boolean;
+  engine: 'wasm' | 'js';
+  randomOps: number;
+  /** Aborting stops the I/O, tears the simulation down and removes the temporary image. */
+  signal?: AbortSignal;
+  out?: Output;
+}
+
+/**
+ * Create the image file the demo will own: never an existing file unless
+ * `force` (it is overwritten with test patterns), never a directory; the
+ * errors name the path. Opening with 'wx' makes the check and the creation
+ * one step.
+ */
+async function claimImage(path: string, force: boolean): Promise<void> {
+  const st = await stat(path).catch(() => undefined);
+  if (st?.isDirectory()) throw new InvalidArgumentError('--path', `${path} is a directory: name a file for the disk image`);
+  if (st && !st.isFile()) throw new InvalidArgumentError('--path', `${path} is not a regular file`);
+  if (st && !force) throw new InvalidArgumentError('--path', `${path} exists and the demo would overwrite it: pass --force to replace it`);
+  const dir = dirname(path);
+  const dst = await stat(dir).catch(() => undefined);
+  if (!dst?.isDirectory()) throw new InvalidArgumentError('--path', `folder ${dir} does not exist`);
+  try {
+    await (await open(path, force ? 'w' : 'wx')).close();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new InvalidArgumentError('--path', `${path} exists and the demo would overwrite it: pass --force to replace it`);
+    throw new IoError(`--path ${path}: cannot create the disk image: ${(err as Error).message}`, { cause: err });
   }
 }
 
-function phase(name: string, bytes: number, ops: number, t0: bigint): Phase {
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  return { name, bytes, seconds, MBps: bytes / MiB / seconds, iops: ops / seconds };
+export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
+  const scratch = opts.path === undefined ? await mkdtemp(join(tmpdir(), 'xenpv-demo-')) : undefined;
+  try {
+    const path = opts.path ?? join(scratch!, 'disk.img');
+    await claimImage(path, opts.force === true || scratch !== undefined);
+    return await demoOn(path, opts);
+  } finally {
+    // The temporary image goes, however the demo ends (an error, Ctrl-C).
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  }
 }
 
-export async function runDemo(opts: { sizeMiB: number; path?: string; engine: 'wasm' | 'js'; randomOps: number }): Promise<DemoSummary> {
+async function demoOn(path: string, opts: DemoOptions): Promise<DemoSummary> {
   const sizeBytes = opts.sizeMiB * MiB;
-  const path = opts.path ?? join(tmpdir(), `xenpv-demo-${process.pid}.img`);
+  const signal = opts.signal;
+  const progress = (label: string, done: number, total: number): void => opts.out?.progress(label.padEnd(28), done, total);
   const sectors = sizeBytes / 512;
   const chunks = sizeBytes / MiB;
   const sim = await Simulation.start();
@@ -135,7 +170,6 @@ export async function runDemo(opts: { sizeMiB: number; path?: string; engine: 'w
   const gen = new Uint8Array(sectors / 8);
   let dev: BlockDevice | undefined;
   try {
-    await rm(path, { force: true });
     const disk = await sim.createDisk({ sizeBytes, path });
     dev = await sim.attach(disk, { engine: opts.engine, maxRingPageOrder: 2 });
     const d = dev;
@@ -148,7 +182,7 @@ export async function runDemo(opts: { sizeMiB: number; path?: string; engine: 'w
       fillPattern(buf, i * 2048, 1);
       await d.write(BigInt(i * 2048), [buf]);
       progress('1 MiB sequential write', ++done, chunks);
-    });
+    }, signal);
     gen.fill(1);
     phases.push(phase('1 MiB sequential write', sizeBytes, chunks, t0));
 
@@ -162,7 +196,7 @@ export async function runDemo(opts: { sizeMiB: number; path?: string; engine: 'w
       fillPattern(want, i * 2048, 1);
       if (Buffer.compare(buf, want) !== 0) mismatches.push(`sequential read of MiB ${i}`);
       progress('1 MiB sequential read', ++done, chunks);
-    });
+    }, signal);
     phases.push(phase('1 MiB sequential read', sizeBytes, chunks, t0));
 
     // 4 KiB random writes: distinct blocks, so the final content is known.
@@ -184,7 +218,7 @@ export async function runDemo(opts: { sizeMiB: number; path?: string; engine: 'w
       await d.write(BigInt(b * 8), [buf]);
       gen[b] = 2;
       progress('4 KiB random write', ++done, nRandom);
-    });
+    }, signal);
     phases.push(phase('4 KiB random write', nRandom * 4096, nRandom, t0));
 
     // 4 KiB random reads (a different random set), verified.
@@ -198,7 +232,7 @@ export async function runDemo(opts: { sizeMiB: number; path?: string; engine: 'w
       fillPattern(want, b * 8, gen[b]!);
       if (Buffer.compare(buf, want) !== 0) mismatches.push(`random read of block ${b}`);
       progress('4 KiB random read', ++done, nRandom);
-    });
+    }, signal);
     phases.push(phase('4 KiB random read', nRandom * 4096, nRandom, t0));
 
     // Flush, then discard the last 16 MiB (or an eighth of a small disk).
@@ -207,7 +241,7 @@ export async function runDemo(opts: { sizeMiB: number; path?: string; engine: 'w
     await d.discard(BigInt((blocks - discardBlocks) * 8), BigInt(discardBlocks * 8));
     gen.fill(0, blocks - discardBlocks);
     await d.flush();
-    process.stderr.write('flush, discard, flush         done\n');
+    progress('flush, discard, flush', 1, 1);
     await d.disconnect();
 
     // Verify the backing file itself, with fs.
@@ -216,6 +250,7 @@ export async function runDemo(opts: { sizeMiB: number; path?: string; engine: 'w
       const buf = new Uint8Array(MiB);
       const want = new Uint8Array(4096);
       for (let i = 0; i < chunks; i++) {
+        signal?.throwIfAborted();
         await file.read(buf, 0, MiB, i * MiB);
         for (let k = 0; k < 256; k++) {
           const b = i * 256 + k;
@@ -234,8 +269,8 @@ export async function runDemo(opts: { sizeMiB: number; path?: string; engine: 'w
     await sim.stop();
   }
 
-  const fsPhases = await fsBaseline(path, sizeBytes, Math.min(opts.randomOps, sectors / 8));
-  if (!opts.path) await rm(path, { force: true });
+  signal?.throwIfAborted();
+  const fsPhases = await fsBaseline(path, sizeBytes, Math.min(opts.randomOps, sectors / 8), signal);
   const written = phases.filter((p) => p.name.includes('write'));
   const read = phases.filter((p) => p.name.includes('read'));
   const sum = (ps: Phase[]): number => ps.reduce((n, p) => n + p.bytes, 0);
@@ -246,8 +281,8 @@ export async function runDemo(opts: { sizeMiB: number; path?: string; engine: 'w
     sizeBytes,
     bytesWritten: sum(written),
     bytesRead: sum(read),
-    writeMBps: sum(written) / MiB / secs(written),
-    readMBps: sum(read) / MiB / secs(read),
+    writeMBps: sum(written) / MB / secs(written),
+    readMBps: sum(read) / MB / secs(read),
     phases,
     fs: fsPhases,
     mismatches,
@@ -255,7 +290,7 @@ export async function runDemo(opts: { sizeMiB: number; path?: string; engine: 'w
 }
 
 /** The same file read directly with fs at the same depth, for comparison. */
-async function fsBaseline(path: string, sizeBytes: number, nRandom: number): Promise<Phase[]> {
+async function fsBaseline(path: string, sizeBytes: number, nRandom: number, signal?: AbortSignal): Promise<Phase[]> {
   const file = await open(path, 'r');
   try {
     const chunks = sizeBytes / MiB;
@@ -263,7 +298,7 @@ async function fsBaseline(path: string, sizeBytes: number, nRandom: number): Pro
     await atDepth(chunks, async (i) => {
       const buf = new Uint8Array(MiB);
       await file.read(buf, 0, MiB, i * MiB);
-    });
+    }, signal);
     const seq = phase('fs 1 MiB sequential read', sizeBytes, chunks, t0);
     const blocks = sizeBytes / 4096;
     t0 = process.hrtime.bigint();
@@ -272,7 +307,7 @@ async function fsBaseline(path: string, sizeBytes: number, nRandom: number): Pro
       s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
       const buf = new Uint8Array(4096);
       await file.read(buf, 0, 4096, (s % blocks) * 4096);
-    });
+    }, signal);
     return [seq, phase('fs 4 KiB random read', nRandom * 4096, nRandom, t0)];
   } finally {
     await file.close();
@@ -291,43 +326,28 @@ function table(s: DemoSummary): string {
   ].join('\n');
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        size: { type: 'string', default: '256' },
-        path: { type: 'string' },
-        engine: { type: 'string', default: 'wasm' },
-        random: { type: 'string', default: '20000' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    console.error(`xenpv demo: ${(err as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  const sizeMiB = Number(values.size);
-  const randomOps = Number(values.random);
-  if (!Number.isInteger(sizeMiB) || sizeMiB < 1 || sizeMiB > 4096) {
-    console.error('xenpv demo: --size must be an integer number of MiB in 1..4096');
-    return 2;
-  }
-  if (!Number.isInteger(randomOps) || randomOps < 1) {
-    console.error('xenpv demo: --random must be a positive integer');
-    return 2;
-  }
-  if (values.engine !== 'wasm' && values.engine !== 'js') {
-    console.error("xenpv demo: --engine must be 'wasm' or 'js'");
-    return 2;
-  }
-  const summary = await runDemo({ sizeMiB, path: values.path, engine: values.engine, randomOps });
-  console.log(values.json ? JSON.stringify(summary, null, 2) : table(summary));
-  return summary.verified ? 0 : 1;
-}
+export const main = defineCommand({
+  name: 'demo',
+  synopsis: '[--size MiB] [--path FILE [--force]] [--engine wasm|js] [--random N] [--json]',
+  description: `Attach a disk through blkfront on the simulated hypervisor, write and read
+it back in several patterns at queue depth ${QD} (1 MiB sequential, 4 KiB random),
+flush, discard, and verify everything against the backing file; then read
+the same file with plain fs for comparison. Throughput is in MB/s (10^6
+bytes per second); sizes in MiB (2^20 bytes). Exit 1 if a byte differs.`,
+  reports: true,
+  options: {
+    size: { type: 'string', arg: 'MiB', default: '256', help: 'disk size in MiB, 1..4096' },
+    path: { type: 'string', arg: 'FILE', help: 'disk image to create (default: a temporary file, removed afterwards, also on Ctrl-C)' },
+    force: { type: 'boolean', help: 'let --path replace an existing file' },
+    engine: { type: 'string', arg: 'E', default: 'wasm', help: "the frontend's ring engine: wasm or js" },
+    random: { type: 'string', arg: 'N', default: '20000', help: '4 KiB random operations per direction' },
+  },
+}, async ({ values, out, signal }) => {
+  const sizeMiB = intOption('size', values.size, 1, 4096)!;
+  const randomOps = intOption('random', values.random, 1)!;
+  if (values.engine !== 'wasm' && values.engine !== 'js') throw usageError('--engine', `must be 'wasm' or 'js', got '${values.engine}'`);
+  if (values.force && values.path === undefined) throw usageError('--force', 'only means something with --path');
+  const summary = await runDemo({ sizeMiB, path: values.path, force: values.force, engine: values.engine, randomOps, signal, out });
+  out.result(summary, () => table(summary));
+  return summary.verified ? EXIT_OK : EXIT_FAILURE;
+});

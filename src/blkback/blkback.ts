@@ -13,7 +13,10 @@ import { XEN_IO_PROTO_ABI_X86_32, XEN_IO_PROTO_ABI_X86_64, XenbusState } from '.
 import type { BlockDevice } from '../block/types.js';
 import { InvalidArgumentError, ProtocolError } from '../errors.js';
 import { parseUnsigned } from '../blkfront/features.js';
-import { parseXenbusState } from '../blkfront/state.js';
+import { parseXenbusState, xenbusStateName } from '../blkfront/state.js';
+import { debug } from '../util/debug.js';
+
+const log = debug('xenpv:blkback');
 import type { Platform, XsWatch } from '../platform/types.js';
 import { Abi, type RingEngine } from '../ring/engine.js';
 import { checkFeatures, DEFAULT_FEATURES, writeConnectKeys, writeProbeKeys, type BackendFeatures } from './features.js';
@@ -136,17 +139,21 @@ export class Blkback {
   private enqueue(fn: () => Promise<void>): void {
     this.chain = this.chain.then(fn).catch((err: unknown) => {
       this.lastError = String(err);
+      if (log.enabled) log(`${this.opts.backend}: error: ${this.lastError}`);
     });
   }
 
   private async setState(s: XenbusState): Promise<void> {
+    if (log.enabled) log(`${this.opts.backend}: state ${xenbusStateName(this.state)} -> ${xenbusStateName(s)}`);
     this.state = s;
     await this.platform.xenstore.write(`${this.opts.backend}/state`, String(s));
   }
 
   private async onFrontendChanged(): Promise<void> {
     const front = parseXenbusState(await this.platform.xenstore.tryRead(`${this.frontendPath}/state`));
-    switch (onFrontendState(this.state, front)) {
+    const action = onFrontendState(this.state, front);
+    if (log.enabled) log(`${this.opts.backend}: frontend state ${xenbusStateName(front)} while ${xenbusStateName(this.state)}: ${action}`);
+    switch (action) {
       case BackAction.None:
         return;
       case BackAction.Connect:
@@ -170,6 +177,7 @@ export class Blkback {
       // A frontend with bad keys cannot hurt us: refuse, say why, close.
       await this.stopRings();
       this.lastError = err instanceof Error ? err.message : String(err);
+      if (log.enabled) log(`${this.opts.backend}: refused the frontend's ring: ${this.lastError}`);
       await this.platform.xenstore.write(`${this.opts.backend}/error`, this.lastError).catch(() => undefined);
       await this.setState(XenbusState.Closed);
       return;
@@ -221,6 +229,7 @@ export class Blkback {
     else if (proto === XEN_IO_PROTO_ABI_X86_32) abi = Abi.X86_32;
     else throw new ProtocolError(`unsupported protocol ${JSON.stringify(proto.slice(0, 32))}`);
     const persistent = this.features.persistent && (await num(`${fe}/feature-persistent`, 1n, 0n)) === 1;
+    if (log.enabled) log(`${this.opts.backend}: frontend dom${this.frontendId} negotiated ring-page-order ${order}, ${nq} queue(s), ${proto}, persistent ${persistent}`);
     for (let q = 0; q < nq; q++) {
       const dir = nq === 1 ? fe : `${fe}/queue-${q}`;
       const refs: number[] = [];
@@ -245,6 +254,7 @@ export class Blkback {
   /** The frontend broke its ring: stop serving it. */
   private async fatal(why: string): Promise<void> {
     this.lastError = why;
+    if (log.enabled) log(`${this.opts.backend}: frontend broke its ring: ${why}`);
     await this.stopRings();
     await this.platform.xenstore.write(`${this.opts.backend}/error`, why).catch(() => undefined);
     await this.setState(XenbusState.Closed);

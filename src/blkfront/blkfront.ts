@@ -38,17 +38,13 @@ import { RequestQueue } from './request-queue.js';
 import { controlRequest, dataRequest, discardRequest, IoOp, type RingRequest } from './request.js';
 import { RingQueue } from './ring-queue.js';
 import { ByteStream, planChunks, planDiscard } from './split.js';
-import { Action, DriverState, onBackendState, parseXenbusState } from './state.js';
+import { Action, DriverState, onBackendState, parseXenbusState, xenbusStateName } from './state.js';
+import { QueueCounters, summarise, type BlkfrontStats, type OperationCounts } from './stats.js';
 
-/** Counters for tests and tools. */
-export interface BlkfrontStats {
-  state: DriverState;
-  inFlight: number;
-  waiting: number;
-  reconnects: number;
-  /** Grants the backend still maps after we ended them; retried until it lets go. */
-  deferredGrants: number;
-}
+export type { BlkfrontStats } from './stats.js';
+import { debug } from '../util/debug.js';
+
+const log = debug('xenpv:blkfront');
 
 const WIRE_SECTOR = 512;
 
@@ -75,6 +71,9 @@ export class Blkfront implements BlockDevice {
   readonly closed: Promise<void>;
   private markClosed!: () => void;
   private connected!: { resolve: () => void; reject: (e: unknown) => void; promise: Promise<void> };
+  /** Per queue index, across reconnects. */
+  private readonly counters: QueueCounters[] = [];
+  private readonly ops: OperationCounts = { reads: 0, writes: 0, flushes: 0, discards: 0 };
 
   private constructor(private readonly platform: Platform, private readonly opts: BlkfrontOptions) {
     this.deferred = new DeferredUngrant(platform.grants);
@@ -109,6 +108,7 @@ export class Blkfront implements BlockDevice {
     }
     this.backendPath = backend;
     this.backendId = Number(backendId);
+    if (log.enabled) log(`${front}: attach to ${backend} (dom${backendId})`);
     await xs.write(`${front}/state`, String(XenbusState.Initialising));
     this.watch = await xs.watch(`${backend}/state`);
     void this.watchLoop(this.watch);
@@ -126,6 +126,12 @@ export class Blkfront implements BlockDevice {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Every driver state change goes through here (and into the debug log). */
+  private setDriver(next: DriverState): void {
+    if (log.enabled && next !== this.driver) log(`${this.opts.frontend}: driver ${this.driver} -> ${next}`);
+    this.driver = next;
   }
 
   private async watchLoop(watch: XsWatch): Promise<void> {
@@ -148,7 +154,9 @@ export class Blkfront implements BlockDevice {
 
   private async onBackendChanged(): Promise<void> {
     const state = parseXenbusState(await this.platform.xenstore.tryRead(`${this.backendPath}/state`));
-    switch (onBackendState(this.driver, state)) {
+    const action = onBackendState(this.driver, state);
+    if (log.enabled) log(`${this.opts.frontend}: backend state ${xenbusStateName(state)} while ${this.driver}: ${action}`);
+    switch (action) {
       case Action.None:
         return;
       case Action.Setup:
@@ -186,13 +194,17 @@ export class Blkfront implements BlockDevice {
     // Tables are sized for the most pages one request can carry.
     const indirectCap = this.opts.indirect === false ? 0 : MAX_INDIRECT_SEGMENTS;
     this.queues = [];
+    if (log.enabled) log(`${this.opts.frontend}: setup: ring-page-order ${order} (backend max ${limits.maxRingPageOrder}), ${nq} queue(s) (backend max ${limits.maxQueues}), abi ${abi}`);
     for (let i = 0; i < nq; i++) {
+      const counters = (this.counters[i] ??= new QueueCounters());
       const q = new RingQueue(this.opts.engine, this.platform, this.platform.scratch, this.lazyPages(), {
         backend: this.backendId,
         ringPages: 1 << order,
         abi,
         maxIndirectSegments: indirectCap,
         eventStormLimit: this.opts.eventStormLimit,
+        counters,
+        index: i,
       }, {
         completed: (req, status) => this.completed(req, status),
         fatal: (err) => void this.fail(err),
@@ -210,7 +222,7 @@ export class Blkfront implements BlockDevice {
     if (this.stale()) return;
     await xs.write(`${this.opts.frontend}/state`, String(XenbusState.Initialised));
     if (this.stale()) return;
-    this.driver = DriverState.Initialised;
+    this.setDriver(DriverState.Initialised);
     // The backend may have gone Connected before our watch fired: look again.
     this.enqueue(() => this.onBackendChanged());
   }
@@ -244,9 +256,13 @@ export class Blkfront implements BlockDevice {
     const before = this.currentInfo;
     this.backend = info;
     this.currentInfo = this.blockInfo();
+    if (log.enabled) {
+      log(`${this.opts.frontend}: negotiated: ${info.sectors512} sectors of 512, sector-size ${info.sectorSize}, persistent ${persistent}, ` +
+        `indirect ${this.maxPages > 11 ? this.maxPages : 0}, flush ${info.flush}, barrier ${info.barrier}, discard ${info.discard}`);
+    }
     await xs.write(`${this.opts.frontend}/state`, String(XenbusState.Connected));
     if (this.stale()) return;
-    this.driver = DriverState.Connected;
+    this.setDriver(DriverState.Connected);
     this.connected.resolve();
     // A backend that came back with another size is a resize too.
     if (before && before.sizeSectors !== this.currentInfo.sizeSectors) this.resize.emit(this.currentInfo);
@@ -266,7 +282,7 @@ export class Blkfront implements BlockDevice {
 
   /** The backend went away: keep every request, drop the rings, close our side, wait for a backend. */
   private async suspend(): Promise<void> {
-    this.driver = DriverState.Suspended;
+    this.setDriver(DriverState.Suspended);
     this.reconnects++;
     this.waiting.unshift(this.teardownRings());
     await this.platform.xenstore.write(`${this.opts.frontend}/state`, String(XenbusState.Closed));
@@ -276,7 +292,7 @@ export class Blkfront implements BlockDevice {
 
   /** A backend that is not ours to use (see Action.Reset): close our side so it closes too. */
   private async reset(): Promise<void> {
-    this.driver = DriverState.Suspended;
+    this.setDriver(DriverState.Suspended);
     this.waiting.unshift(this.teardownRings());
     await this.platform.xenstore.write(`${this.opts.frontend}/state`, String(XenbusState.Closed));
   }
@@ -389,12 +405,14 @@ export class Blkfront implements BlockDevice {
   async read(sector: bigint, buffers: Uint8Array[]): Promise<void> {
     const info = this.gate();
     const req = validateRead(info, sector, buffers);
+    this.ops.reads++;
     return this.rw(BLKIF_OP_READ, info, req.sector, req.buffers, req.bytes);
   }
 
   async write(sector: bigint, buffers: Uint8Array[]): Promise<void> {
     const info = this.gate();
     const req = validateWrite(info, sector, buffers);
+    this.ops.writes++;
     const p = this.rw(BLKIF_OP_WRITE, info, req.sector, req.buffers, req.bytes);
     const tracked = p.then(() => undefined, () => undefined);
     this.writes.add(tracked);
@@ -420,6 +438,7 @@ export class Blkfront implements BlockDevice {
     // would ever issue (or reject) a request queued now.
     this.gate();
     const op = this.backend!.flush ? BLKIF_OP_FLUSH_DISKCACHE : BLKIF_OP_WRITE_BARRIER;
+    this.ops.flushes++;
     const io = new IoOp();
     return this.submit(io, [controlRequest(io, op)]);
   }
@@ -427,6 +446,7 @@ export class Blkfront implements BlockDevice {
   async discard(sector: bigint, count: bigint): Promise<void> {
     const info = this.gate();
     const d = validateDiscard(info, sector, count);
+    this.ops.discards++;
     const b = this.backend!;
     const io = new IoOp();
     const reqs = planDiscard(d.sector, d.count, info.sectorSize, b.discardGranularity, b.discardAlignment).map((r) =>
@@ -440,7 +460,8 @@ export class Blkfront implements BlockDevice {
   /** The peer broke the protocol (or setup failed): fail closed. */
   private async fail(err: XenpvError): Promise<void> {
     if (this.driver === DriverState.Failed || this.driver === DriverState.Closed) return;
-    this.driver = DriverState.Failed;
+    if (log.enabled) log(`${this.opts.frontend}: failed (${err.code}): ${err.message}`);
+    this.setDriver(DriverState.Failed);
     this.failure = err;
     const orphans = this.teardownRings();
     for (const r of orphans) r.io.fail(err);
@@ -471,18 +492,18 @@ export class Blkfront implements BlockDevice {
     const err = new DisconnectedError('device disconnected with the request pending');
     await this.chain;
     if (this.driver !== DriverState.Failed) {
-      this.driver = DriverState.Closing;
+      this.setDriver(DriverState.Closing);
       const xs = this.platform.xenstore;
       await xs.write(`${this.opts.frontend}/state`, String(XenbusState.Closing)).catch(() => undefined);
       await this.waitBackendClosed(grace);
-      this.driver = DriverState.Closed;
+      this.setDriver(DriverState.Closed);
       const orphans = this.teardownRings();
       for (const r of orphans) r.io.fail(err);
       for (const r of this.waiting.drain()) r.io.fail(err);
       await this.closeWatch();
       await xs.write(`${this.opts.frontend}/state`, String(XenbusState.Closed)).catch(() => undefined);
     }
-    this.driver = DriverState.Closed;
+    this.setDriver(DriverState.Closed);
   }
 
   private async waitBackendClosed(ms: number): Promise<void> {
@@ -505,6 +526,8 @@ export class Blkfront implements BlockDevice {
       waiting: this.waiting.length,
       reconnects: this.reconnects,
       deferredGrants: this.deferred.pending,
+      ...this.ops,
+      ...summarise(this.counters),
     };
   }
 }

@@ -67,6 +67,8 @@ export interface RingRequest {
   /** While in flight: data pages and (indirect) descriptor pages. */
   lease?: PageLease;
   indirect?: PageLease;
+  /** performance.now() when it was pushed onto the ring (for latency); cleared when answered. */
+  issuedAt?: number;
 }
 
 export function dataRequest(io: IoOp, op: number, wireSector: bigint, byteOffset: number, byteLength: number, nPages: number): RingRequest {

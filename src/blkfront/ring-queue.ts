@@ -34,6 +34,10 @@ import {
 import { statusToError } from '../ring/status.js';
 import type { DeferredUngrant, PageSupply } from './page-supply.js';
 import type { RingRequest } from './request.js';
+import type { QueueCounters } from './stats.js';
+import { debug } from '../util/debug.js';
+
+const log = debug('xenpv:blkfront');
 
 export interface QueueOptions {
   backend: DomId;
@@ -43,6 +47,10 @@ export interface QueueOptions {
   maxIndirectSegments: number;
   /** Spurious events tolerated before failing the device. Default EVENT_STORM_LIMIT. */
   eventStormLimit?: number;
+  /** Where this queue counts (kept by the device across reconnects). */
+  counters: QueueCounters;
+  /** Queue index, for the debug log. */
+  index: number;
 }
 
 export interface QueueEvents {
@@ -181,12 +189,23 @@ export class RingQueue {
     }
     if (ids.length === 0) return n;
     const done = this.engine.blkifWriteRequests(this.state, this.shadow, this.descs, ids.length, this.opts.abi);
+    const now = performance.now();
+    const c = this.opts.counters;
     for (let i = 0; i < ids.length; i++) {
       const status = i < done ? this.dv.getInt16(this.descs + i * REQUEST_DESC_BYTES + 6, true) : -1;
       if (status !== 0) this.finish(ids[i]!, status, statusToError(status));
+      else {
+        this.inflight[ids[i]!]!.issuedAt = now;
+        c.requests++;
+      }
     }
     // The engine publishes req_prod after the slots (ordering inside), and says whether to kick.
-    if (this.engine.pushRequestsAndCheckNotify(this.state)) this.platform.evtchn.notify(this.port);
+    const kick = this.engine.pushRequestsAndCheckNotify(this.state);
+    if (kick) {
+      c.notificationsSent++;
+      this.platform.evtchn.notify(this.port);
+    }
+    if (log.enabled) log(`queue ${this.opts.index}: pushed ${done} request(s)${kick ? `, notified port ${this.port}` : ', no notify needed'}`);
     return n;
   }
 
@@ -258,6 +277,7 @@ export class RingQueue {
 
   /** Event channel fired: reap; anything unexpected fails the device rather than escaping. */
   private onEvent(): void {
+    this.opts.counters.notificationsReceived++;
     try {
       this.reap();
     } catch (err) {
@@ -286,6 +306,7 @@ export class RingQueue {
       if (n > 0) continue;
       if (!this.engine.finalCheckForResponses(this.state)) break;
     }
+    if (log.enabled) log(`queue ${this.opts.index}: event on port ${this.port}, reaped ${reaped} response(s)`);
     if (reaped > 0) {
       this.spurious = 0;
       this.events.drained();
@@ -300,6 +321,16 @@ export class RingQueue {
     if (!req) return;
     this.inflight[id] = undefined;
     this.freeIds.push(id);
+    if (req.issuedAt !== undefined) {
+      // Answered by the backend (not refused by our own encoder): count it.
+      const c = this.opts.counters;
+      c.completed++;
+      c.latencyUs.record((performance.now() - req.issuedAt) * 1000);
+      req.issuedAt = undefined;
+      if (status !== BLKIF_RSP_OKAY) c.errors++;
+      else if (req.op === BLKIF_OP_READ) c.bytesRead += req.byteLength;
+      else if (req.op === BLKIF_OP_WRITE) c.bytesWritten += req.byteLength;
+    }
     if (req.lease && status === BLKIF_RSP_OKAY && req.op === BLKIF_OP_READ && !req.io.isSettled) {
       try {
         req.io.stream!.copy(this.u8, req.lease.addresses, req.byteOffset, req.byteLength, false);
@@ -336,6 +367,7 @@ export class RingQueue {
       if (!req) continue;
       this.inflight[id] = undefined;
       this.releasePages(req);
+      req.issuedAt = undefined; // never answered: not a latency sample
       orphans.push(req);
     }
     this.freeIds.length = 0;

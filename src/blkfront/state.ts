@@ -114,3 +114,10 @@ export function parseXenbusState(value: string | undefined): XenbusState {
   if (value === undefined || !/^[0-8]$/.test(value.trim())) return XenbusState.Unknown;
   return Number(value.trim()) as XenbusState;
 }
+
+const XENBUS_STATE_NAMES = ['Unknown', 'Initialising', 'InitWait', 'Initialised', 'Connected', 'Closing', 'Closed', 'Reconfiguring', 'Reconfigured'];
+
+/** `Connected` for 4: for logs (XenbusState is a const enum, without names at run time). */
+export function xenbusStateName(s: number): string {
+  return XENBUS_STATE_NAMES[s] ?? `state ${s}`;
+}

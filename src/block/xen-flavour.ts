@@ -15,7 +15,7 @@
  *
  * Importing this module registers the flavour (once per registry).
  */
-import { Blkfront, type BlkfrontOptions } from '../blkfront/blkfront.js';
+import { Blkfront, type BlkfrontOptions, type BlkfrontStats } from '../blkfront/blkfront.js';
 import { createVbd, destroyVbd, vbdPaths, type VbdPaths } from '../blkfront/toolstack.js';
 import { InvalidArgumentError, ProtocolError, ReadOnlyError } from '../errors.js';
 import { openLinuxPlatform, type LinuxPlatformOptions } from '../platform/linux/platform.js';
@@ -115,6 +115,10 @@ class XenBlockDevice implements BlockDevice {
   disconnect(): Promise<void> {
     this.closing ??= this.blkfront.disconnect().finally(() => this.teardown());
     return this.closing;
+  }
+  /** Blkfront's counters: bytes, requests, notifications, latency per queue. */
+  stats(): BlkfrontStats {
+    return this.blkfront.stats();
   }
 }
 

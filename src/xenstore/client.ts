@@ -13,6 +13,15 @@ import {
 import { formatPerm, parsePerms } from './perms.js';
 import type { XsTransport } from './transport/types.js';
 import { WatchQueue } from './watch-queue.js';
+import { debug } from '../util/debug.js';
+
+const log = debug('xenpv:xenstore');
+
+/** A request's payload for the log: NUL-separated strings, shortened. */
+function preview(payload: Uint8Array): string {
+  const s = Buffer.from(payload.subarray(0, 120)).toString('latin1').replace(/\0/g, ' ').trimEnd();
+  return payload.length > 120 ? `${s}...` : s;
+}
 
 interface Pending {
   type: XsOp;
@@ -186,6 +195,7 @@ export class XenstoreClient implements XenStore {
     let bytes: Uint8Array;
     const reqId = this.allocReqId();
     try { bytes = encodeMessage(type, reqId, txId, payload); } catch (err) { return Promise.reject(err); }
+    if (log.enabled) log(`> ${XsOp[type] ?? type} #${reqId}${txId ? ` tx ${txId}` : ''} ${preview(payload)}`);
     return new Promise<XsMessage>((resolve, reject) => {
       this.pending.set(reqId, { type, payload, resolve, reject });
       if (this.pending.size === 1) this.transport.hold?.(true);
@@ -217,6 +227,7 @@ export class XenstoreClient implements XenStore {
       try { parts = splitNulTerminated(m.payload); } catch { return; }
       if (parts.length < 2) return;
       const ev: XsWatchEvent = { path: parts[0]!, token: parts[1]! };
+      if (log.enabled) log(`< WATCH_EVENT ${ev.path} (token ${ev.token})`);
       this.watches.get(ev.token)?.push(ev);
       return;
     }
@@ -227,6 +238,7 @@ export class XenstoreClient implements XenStore {
     if (m.type === XsOp.XS_ERROR) {
       let errno = 'EIO';
       try { errno = splitNulTerminated(m.payload)[0] ?? 'EIO'; } catch { /* keep EIO */ }
+      if (log.enabled) log(`< #${m.reqId} error ${errno}`);
       p.reject(new XenstoreError(errno, `${XsOp[p.type] ?? p.type} ${subject(p.payload)} failed`));
     } else if (m.type !== p.type) {
       p.reject(new ProtocolError(`xenstore reply type ${m.type} to request type ${p.type}`));

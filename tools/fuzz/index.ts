@@ -3,12 +3,13 @@
  * `xenpv fuzz --list`
  * `xenpv fuzz --replay` (every saved case under test/fixtures/fuzz)
  *
- * Exit codes: 0 no failure, 1 a case failed (shrunk and saved), 2 usage or
- * a missing prerequisite. A hang the watchdog catches kills the process
+ * Exit codes: 0 every case passed, 1 a case failed (shrunk and saved) or
+ * the run could not be made (missing prerequisite, nothing to replay), 2 usage. A hang the watchdog catches kills the process
  * (SIGKILL, after printing the seed and path to replay).
  */
-import { parseArgs } from 'node:util';
-import { listFixtures, loadFixture } from './fixtures.js';
+import { UnsupportedError } from '../../src/errors.js';
+import { defineCommand, EXIT_FAILURE, EXIT_OK, intOption, usageError, type Output } from '../command.js';
+import { fixturesDir, listFixtures, loadFixture } from './fixtures.js';
 import { replayCase, runFuzz } from './runner.js';
 import { FuzzPrerequisiteError } from './target.js';
 import { loadTarget, TARGET_NAMES } from './targets/index.js';
@@ -19,103 +20,89 @@ export { loadTarget, TARGET_NAMES } from './targets/index.js';
 export { listFixtures, loadFixture } from './fixtures.js';
 export type { FuzzTarget, FuzzHarness } from './target.js';
 
-const USAGE = `usage: xenpv fuzz <target> [--seed N] [--runs N] [--time SECONDS] [--path P] [--no-save]
-       xenpv fuzz --list | --replay
-targets: ${TARGET_NAMES.join(', ')}
-  --seed N     fast-check seed (default: random, printed)
-  --runs N     stop after N cases (default 1000, or unbounded with --time)
-  --time S     stop after S seconds (a long campaign: --time 600)
-  --path P     replay the search from a printed path (with its --seed)
-  --no-save    do not write the shrunk case to test/fixtures/fuzz/<target>/`;
+const DESCRIPTION = `Fuzz one target (deterministic from --seed; a failing case is shrunk and
+saved under test/fixtures/fuzz/<target>/, which the test suite replays),
+list the targets, or replay every saved case.
+targets: ${TARGET_NAMES.join(', ')}`;
 
-function positiveInt(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer, got '${v}'`);
-  return n;
-}
+export const main = defineCommand({
+  name: 'fuzz',
+  synopsis: '<target> [--seed N] [--runs N] [--time SECONDS] [--path P] [--no-save]\n       xenpv fuzz --list | --replay',
+  description: DESCRIPTION,
+  reports: true,
+  positionals: { min: 0, max: 1 },
+  options: {
+    seed: { type: 'string', arg: 'N', help: 'fast-check seed (default: random, printed)' },
+    runs: { type: 'string', arg: 'N', help: 'stop after N cases (default 1000, or unbounded with --time)' },
+    time: { type: 'string', arg: 'SECONDS', help: 'stop after this many seconds (a campaign: --time 600)' },
+    path: { type: 'string', arg: 'P', help: 'replay the search from a printed path (with its --seed)' },
+    'no-save': { type: 'boolean', help: 'do not write the shrunk case to test/fixtures/fuzz/<target>/' },
+    list: { type: 'boolean', help: 'list the targets and exit' },
+    replay: { type: 'boolean', help: 'replay every saved case under test/fixtures/fuzz (exit 1 if one fails)' },
+  },
+  epilogue: 'Exit codes: 0 every case passed, 1 a case failed (shrunk and saved) or the run could\nnot be made (a missing prerequisite, no saved case to replay), 2 usage. A hang the watchdog catches kills the process (after printing the seed\nand path to replay).',
+}, async ({ values, positionals, out }) => {
+  if (values.list) {
+    const rows: { name: string; summary: string }[] = [];
+    for (const name of TARGET_NAMES) {
+      const t = await loadTarget(name).catch(() => undefined);
+      rows.push({ name, summary: t?.summary ?? '(cannot load)' });
+    }
+    out.result(rows, () => rows.map((r) => `${r.name.padEnd(10)} ${r.summary}`).join('\n'));
+    return EXIT_OK;
+  }
+  if (values.replay) return replayAll(out);
+  const name = positionals[0];
+  if (name === undefined) throw usageError('target', `name a target (${TARGET_NAMES.join(', ')}), or --list / --replay`);
+  const seed = intOption('seed', values.seed) ?? (Math.random() * 0x7fffffff) >>> 0;
+  // Zero cases or zero seconds would report a run that tested nothing.
+  const runs = intOption('runs', values.runs, 1);
+  const timeSec = intOption('time', values.time, 1);
+  try {
+    const target = await loadTarget(name);
+    const log = out.quiet || out.json ? () => undefined : undefined;
+    const result = await runFuzz(target, { seed, runs, timeSec, path: values.path, save: !values['no-save'], log });
+    if (out.json) out.result(result, () => '');
+    return result.failed ? EXIT_FAILURE : EXIT_OK;
+  } catch (e) {
+    if (e instanceof FuzzPrerequisiteError) throw new UnsupportedError(e.message);
+    if (e instanceof Error && e.message.startsWith('unknown fuzz target')) throw usageError('target', e.message);
+    throw e;
+  }
+});
 
-async function replayAll(): Promise<number> {
+/** Alias kept for callers of the old name. */
+export const fuzzMain = main;
+
+async function replayAll(out: Output): Promise<number> {
+  const fixtures = listFixtures();
+  // Replaying nothing is not a pass: say where we looked.
+  if (fixtures.length === 0) throw new UnsupportedError(`no saved cases to replay under ${fixturesDir()}`);
   let failures = 0;
+  const results: { file: string; ok: boolean; error?: string }[] = [];
   const byTarget = new Map<string, string[]>();
-  for (const { target, file } of listFixtures()) byTarget.set(target, [...(byTarget.get(target) ?? []), file]);
+  for (const { target, file } of fixtures) byTarget.set(target, [...(byTarget.get(target) ?? []), file]);
   for (const [name, files] of byTarget) {
     const target = await loadTarget(name);
     const harness = await target.setup();
-    for (const file of files) {
-      try {
-        await replayCase(target, harness, loadFixture(file).case);
-        process.stderr.write(`replay ok   ${file}\n`);
-      } catch (e) {
-        failures++;
-        process.stderr.write(`replay FAIL ${file}: ${e instanceof Error ? e.message : String(e)}\n`);
+    try {
+      for (const file of files) {
+        try {
+          await replayCase(target, harness, loadFixture(file).case);
+          results.push({ file, ok: true });
+          out.note(`replay ok   ${file}`);
+        } catch (e) {
+          failures++;
+          const error = e instanceof Error ? e.message : String(e);
+          results.push({ file, ok: false, error });
+          if (!out.json) process.stderr.write(`replay FAIL ${file}: ${error}\n`);
+        }
       }
+    } finally {
+      await harness.dispose?.();
     }
-    await harness.dispose?.();
   }
-  return failures ? 1 : 0;
+  out.result({ replayed: results.length, failed: failures, results },
+    () => `fuzz --replay: ${results.length - failures} of ${results.length} saved cases pass${failures ? `, ${failures} FAILED` : ''}`);
+  return failures ? EXIT_FAILURE : EXIT_OK;
 }
-
-/** Entry point for the CLI's `fuzz` subcommand; `argv` excludes the word `fuzz`. */
-export async function fuzzMain(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        seed: { type: 'string' },
-        runs: { type: 'string' },
-        time: { type: 'string' },
-        path: { type: 'string' },
-        'no-save': { type: 'boolean' },
-        list: { type: 'boolean' },
-        replay: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
-  if (values.list) {
-    for (const name of TARGET_NAMES) {
-      const t = await loadTarget(name).catch(() => undefined);
-      process.stdout.write(`${name.padEnd(10)} ${t?.summary ?? '(cannot load)'}\n`);
-    }
-    return 0;
-  }
-  if (values.replay) return replayAll();
-  if (positionals.length !== 1) {
-    process.stderr.write(USAGE + '\n');
-    return 2;
-  }
-  let seed: number, runs: number | undefined, timeSec: number | undefined;
-  try {
-    seed = positiveInt('seed', values.seed) ?? (Math.random() * 0x7fffffff) >>> 0;
-    runs = positiveInt('runs', values.runs);
-    timeSec = positiveInt('time', values.time);
-  } catch (e) {
-    process.stderr.write(`fuzz: ${(e as Error).message}\n`);
-    return 2;
-  }
-  try {
-    const target = await loadTarget(positionals[0]);
-    const result = await runFuzz(target, { seed, runs, timeSec, path: values.path, save: !values['no-save'] });
-    return result.failed ? 1 : 0;
-  } catch (e) {
-    if (e instanceof FuzzPrerequisiteError || (e instanceof Error && e.message.startsWith('unknown fuzz target'))) {
-      process.stderr.write(`fuzz: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
-  }
-}
-
-/** Alias, for the CLI table's `(await import('./fuzz/index.js')).main(argv)` convention. */
-export const main = fuzzMain;

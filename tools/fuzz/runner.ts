@@ -117,10 +117,13 @@ export async function runFuzz<T>(target: FuzzTarget<T>, opts: FuzzOptions): Prom
     await harness.dispose?.();
   }
   const elapsedMs = Date.now() - start;
+  // fast-check reports `failed` for a run its time limit cut before any case
+  // ran (no counterexample, `interrupted`): that is no failure, and no pass either.
+  const cutShort = details.failed && !details.counterexample && details.interrupted;
   const result: FuzzResult = {
     target: target.name,
     seed: opts.seed,
-    failed: details.failed,
+    failed: details.failed && !cutShort,
     cases: searchCases,
     shrinks: details.numShrinks,
     elapsedMs,
@@ -129,11 +132,23 @@ export async function runFuzz<T>(target: FuzzTarget<T>, opts: FuzzOptions): Prom
   if (stalls) log(`fuzz ${target.name}: ${stalls} case(s) overran the deadline once and passed on re-run (machine stalls)`);
   const coverage = harness.coverage?.();
   if (coverage) log(`fuzz ${target.name}: reached: ${coverage}`);
-  if (!details.failed || !details.counterexample) {
+  if (details.failed && !details.counterexample && !cutShort) {
+    result.error = errorText(details.errorInstance ?? new Error('fast-check reported a failure without a case'));
+    log(`fuzz ${target.name}: FAILED after ${searchCases} cases, seed ${opts.seed}: ${result.error}`);
+    return result;
+  }
+  if (searchCases === 0) {
+    // Nothing was tested: never print OK for that.
+    result.error = 'no case ran before the time limit';
+    result.failed = true;
+    log(`fuzz ${target.name}: FAILED: no case ran (time limit ${opts.timeSec ?? '-'} s), seed ${opts.seed}`);
+    return result;
+  }
+  if (!details.failed || cutShort) {
     log(`fuzz ${target.name}: OK, ${searchCases} cases in ${(elapsedMs / 1000).toFixed(1)} s (${result.casesPerSecond} cases/s), seed ${opts.seed}`);
     return result;
   }
-  const value = details.counterexample[0];
+  const value = details.counterexample![0];
   result.counterexample = value;
   result.path = details.counterexamplePath ?? undefined;
   result.error = errorText(details.errorInstance);

@@ -26,6 +26,9 @@ import type { DomId, EventChannels, Port } from '../types.js';
 import { DOMID_SELF } from '../types.js';
 import { EvtchnError } from './errors.js';
 import type { PoolView } from './pool.js';
+import { debug } from '../../util/debug.js';
+
+const log = debug('xenpv:evtchn');
 
 /** Atomics.waitAsync (ES2024; Node 16+), typed here because lib is ES2022. */
 type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
@@ -156,7 +159,9 @@ export class SimEventChannels implements EventChannels {
     this.live();
     const rd = remote === DOMID_SELF ? this.domid : remote;
     this.pageOf(rd); // the remote domain must exist
-    return this.claim(packPort(PortState.Unbound, rd, 0));
+    const port = this.claim(packPort(PortState.Unbound, rd, 0));
+    if (log.enabled) log(`dom${this.domid}: port ${port} unbound for dom${rd}`);
+    return port;
   }
 
   bindInterdomain(remote: DomId, remotePort: Port): Port {
@@ -179,6 +184,7 @@ export class SimEventChannels implements EventChannels {
       throw new EvtchnError('wrong-domain', `port ${remotePort} of domain ${rd} was allocated for domain ${portRemoteDomid(seen)}, not ${this.domid}`);
     }
     Atomics.store(this.view.u32, this.page.ports + local, packPort(PortState.Interdomain, rd, remotePort));
+    if (log.enabled) log(`dom${this.domid}: port ${local} bound to dom${rd} port ${remotePort}`);
     return local;
   }
 
@@ -193,6 +199,7 @@ export class SimEventChannels implements EventChannels {
       return; // the peer is being destroyed; its cleanup unbinds this port
     }
     const rp = portRemotePort(w);
+    if (log.enabled) log(`dom${this.domid}: notify port ${port} -> dom${portRemoteDomid(w)} port ${rp}`);
     const bit = 1 << (rp & 31);
     const u32 = this.view.u32;
     // Pending before the mask check and the wake bump: a waiter that sees the
@@ -223,6 +230,7 @@ export class SimEventChannels implements EventChannels {
   close(port: Port): void {
     this.live();
     this.checkPort(port);
+    if (log.enabled) log(`dom${this.domid}: close port ${port}`);
     this.release(port);
   }
 
@@ -299,6 +307,7 @@ export class SimEventChannels implements EventChannels {
     for (const p of ports) {
       const h = this.handlers.get(p);
       if (h === undefined) continue;
+      if (log.enabled) log(`dom${this.domid}: event on port ${p}`);
       try {
         h(p);
       } catch (err) {

@@ -30,6 +30,7 @@ import {
   type WireResponse,
 } from './blkif-wire.js';
 import { eventually, tick } from './world.js';
+import { DisconnectedError } from '../../../src/errors.js';
 
 export interface Received {
   /** Ring index the request was taken from. */
@@ -78,6 +79,8 @@ export class HostileBackend {
   rspProdPvt = 0;
   /** Event deliveries seen (notifications from the frontend). */
   events = 0;
+  /** Bumped by release(): a followClose() loop from before it stops waiting. */
+  private releases = 0;
   private readonly dv: DataView;
   private readonly u8: Uint8Array;
   private readonly u32: Uint32Array;
@@ -106,18 +109,23 @@ export class HostileBackend {
     await this.xs.write(`${this.opts.backend}/state`, String(s));
   }
 
+  /** The frontend's state, -1 when unset; throws once xenstore is gone (nothing left to wait for). */
   async frontendState(): Promise<number> {
-    const v = await this.xs.tryRead(`${this.opts.frontend}/state`).catch(() => undefined);
+    const v = await this.xs.tryRead(`${this.opts.frontend}/state`).catch((err: unknown) => {
+      if (err instanceof DisconnectedError) throw err; // xenstore is gone: stop waiting
+      return undefined;
+    });
     return v === undefined ? -1 : Number(v);
   }
 
   /** Wait until the frontend's state is one of `states`. */
-  async awaitFrontend(states: number[], ms = 3000): Promise<number> {
+  async awaitFrontend(states: number[], ms = 3000, cancelled: () => boolean = () => false): Promise<number> {
     let seen = -1;
     // A frontend that gave up stays Closed: stop waiting once it has for a while.
     // (A reconnecting frontend passes through Closed, as Linux's does, and moves on.)
     let closedSince: number | undefined;
     const ok = await eventually(async () => {
+      if (cancelled()) throw new Error(`cancelled while waiting for frontend state ${states.join(',')}`);
       seen = await this.frontendState();
       if (seen !== Xb.Closed) closedSince = undefined;
       else closedSince ??= Date.now();
@@ -276,6 +284,7 @@ export class HostileBackend {
 
   /** Let go of everything: data mappings, the ring, the port (a backend closing down). */
   release(): void {
+    this.releases++;
     for (const m of this.kept.splice(0)) this.platform.grants.unmapForeign(m);
     if (this.port !== undefined) {
       this.platform.evtchn.setHandler(this.port, null);
@@ -290,10 +299,19 @@ export class HostileBackend {
     this.ring = undefined;
   }
 
-  /** Behave on the way out: when the frontend goes Closing, let go of everything and go Closed. */
-  followClose(): void {
-    void (async () => {
-      await this.awaitFrontend([Xb.Closing], 30_000).catch(() => undefined);
+  /**
+   * Behave on the way out: when the frontend goes Closing, let go of
+   * everything and go Closed. The wait ends early when release() is called
+   * or xenstore goes away (the world stopped): a detached loop must not keep
+   * the process alive after the case (it once held `xenpv fuzz frontend`
+   * open for 30 s after printing OK). Returns the loop, for who wants to wait.
+   */
+  followClose(): Promise<void> {
+    return (async () => {
+      const at = this.releases;
+      const released = (): boolean => this.releases !== at;
+      const closing = await this.awaitFrontend([Xb.Closing], 30_000, released).then(() => true, () => false);
+      if (released() && !closing) return;
       this.release();
       await this.setState(Xb.Closed).catch(() => undefined);
     })();
