@@ -77,11 +77,19 @@ describe('ForeignEventChannels over a unix socket', () => {
     const p = dom0.allocUnbound(5);
     const q = domU.bindInterdomain(0, p);
     await dom0.waitBound(p);
+    // A second channel on the same link: the link is one ordered stream, so
+    // once its event is delivered the three SENDs before it have arrived.
+    const fence = dom0.allocUnbound(5);
+    const fenceQ = domU.bindInterdomain(0, fence);
+    await dom0.waitBound(fence);
+    let fenced = false;
+    dom0.setHandler(fence, () => { fenced = true; });
     const got: number[] = [];
     dom0.mask(p);
     dom0.setHandler(p, (port) => got.push(port));
     domU.notify(q); domU.notify(q); domU.notify(q);
-    await tick(50);
+    domU.notify(fenceQ);
+    await until(() => fenced);
     expect(got).toEqual([]);
     dom0.unmask(p);
     await until(() => got.length > 0);
