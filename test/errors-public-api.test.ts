@@ -76,7 +76,7 @@ describe('README documents every error code', () => {
   it('lists each ErrorCode once, with the class a user can instanceof from the package root', () => {
     const codes: xenpv.ErrorCode[] = [
       'disconnected', 'read-only', 'unsupported', 'out-of-range', 'invalid-argument', 'io', 'protocol',
-      'xenstore', 'grant', 'evtchn', 'native', 'timeout',
+      'xenstore', 'grant', 'evtchn', 'native', 'timeout', 'locked', 'corrupt', 'no-space', 'fs', 'job',
     ];
     expect([...DOCUMENTED.keys()].sort()).toEqual([...codes].sort());
     const root = xenpv as unknown as Record<string, unknown>;
@@ -110,7 +110,7 @@ describe('Simulation with bad input', () => {
     await fails(() => sim.createDisk({ sizeBytes: 1000 }), InvalidArgumentError, 'invalid-argument', /^sizeBytes: 1000 is not a multiple/);
     const missing = join(dir, 'no-such-folder', 'disk.img');
     await fails(() => sim.createDisk({ sizeBytes: 1 << 20, path: missing }), IoError, 'io', new RegExp(`${missing}.*ENOENT`));
-    await fails(() => sim.createDisk({ sizeBytes: 1 << 20, path: dir }), IoError, 'io', new RegExp(`${dir}.*EISDIR`));
+    await fails(() => sim.createDisk({ sizeBytes: 1 << 20, path: dir }), InvalidArgumentError, 'invalid-argument', new RegExp(`^path: ${dir} is neither a regular file nor a block device`));
     const huge = 2 ** 53 - 512 * 1024; // far past any file system's file size limit
     await fails(() => sim.createDisk({ sizeBytes: huge, path: join(dir, 'huge.img') }), IoError, 'io', /huge\.img.*(EFBIG|EINVAL)/);
     await fails(() => sim.createDisk({ sizeBytes: 1 << 20, features: { maxIndirectSegments: -1 } }), InvalidArgumentError, 'invalid-argument', /^features\.maxIndirectSegments: /);

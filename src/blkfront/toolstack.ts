@@ -142,7 +142,10 @@ function checkVbdSpec(spec: VbdSpec): void {
   if (!Number.isInteger(spec.devid) || spec.devid <= 0 || spec.devid > 0xffffffff) {
     throw new InvalidArgumentError('devid', `must be a virtual device number (51712 = xvda), got ${String(spec.devid)}`);
   }
-  if (typeof spec.params !== 'string') throw new InvalidArgumentError('params', `must be a string, got ${typeof spec.params}`);
+  // params names what the backend serves; with physicalDevice it defaults to that path.
+  if (spec.params !== undefined ? typeof spec.params !== 'string' : typeof spec.physicalDevice !== 'string') {
+    throw new InvalidArgumentError('params', `must be a string (or give physicalDevice), got ${typeof spec.params}`);
+  }
   if (spec.dev !== undefined && (typeof spec.dev !== 'string' || !/^[a-z][a-z0-9]*$/.test(spec.dev))) {
     throw new InvalidArgumentError('dev', `must be a device name like xvda, got ${String(spec.dev)}`);
   }
