@@ -15,6 +15,7 @@ import { createVbd, destroyVbd } from '../../src/blkfront/toolstack.js';
 import { connectXenstoreSocket } from '../../src/xenstore/transport/socket.js';
 import { prng } from '../support/disk-model.js';
 import { modprobe, moduleLoaded, raiseGntallocLimit, requireDom0, rmmod, sh, until } from './dom0.js';
+import { TCG_TIMEOUTS } from './dom0.js';
 
 const IMAGE = '/tmp/xenpv-sbs.img';
 const SIZE = 64 << 20;
@@ -97,7 +98,7 @@ describe('our xen: device vs the kernel xen-blkfront on one backing file', () =>
   it('ours: 1 MiB sequential and 4 KiB random at QD32', async () => {
     const dev = await openXenBlockDevice(String(DEVID), {
       engine: 'wasm', create: { physicalDevice: loop.path }, linux: { xenstore: 'socket' },
-      blkfront: { maxRingPageOrder: 2, queues: 2, persistent: true, indirect: true },
+      blkfront: { maxRingPageOrder: 2, queues: 2, persistent: true, indirect: true, ...TCG_TIMEOUTS },
     });
     try {
       for (const job of JOBS) ours.set(job, await runOurs(dev, job));
