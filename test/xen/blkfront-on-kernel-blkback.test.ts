@@ -17,6 +17,7 @@ import { connectXenstoreSocket } from '../../src/xenstore/transport/socket.js';
 import type { XenstoreClient } from '../../src/xenstore/client.js';
 import type { BlockDevice } from '../../src/block/types.js';
 import { expectKernelClean, grantMappings, kernelLog, moduleLoaded, raiseGntallocLimit, requireDom0, userEvtchnIrqs, until } from './dom0.js';
+import { TCG_TIMEOUTS } from './dom0.js';
 import { SECTOR, expectFileEquals, randomIo } from './io-pattern.js';
 
 const SIZE = 32 << 20;
@@ -60,7 +61,7 @@ for (const [engine, devid] of [['wasm', 51712], ['js', 51728]] as const) {
         engine,
         create: { physicalDevice: loop.path },
         linux: { xenstore: 'socket' },
-        blkfront: { maxRingPageOrder: 2, queues: 4, persistent: true, indirect: true, ...extra },
+        blkfront: { maxRingPageOrder: 2, queues: 4, persistent: true, indirect: true, ...TCG_TIMEOUTS, ...extra },
       });
 
     it('attaches to kernel blkback and negotiates multi-page rings, queues, indirect and persistent grants', async () => {
@@ -83,7 +84,7 @@ for (const [engine, devid] of [['wasm', 51712], ['js', 51728]] as const) {
         console.log(`[${engine}] attached in ${Date.now() - t0} ms: ${queues} queue(s) (blkback offers ${maxQueues}), ring order ${order}, ` +
           `indirect ${info.features.indirectSegments}, discard ${info.features.discard}`);
         const t1 = Date.now();
-        const r = await randomIo(dev, model, 0x9e37 + devid, 8, 32, 256);
+        const r = await randomIo(dev, model, 0x9e37 + devid, 4, 32, 256);
         console.log(`[${engine}] ${r.ops} verified random ops, ${(r.bytes / 1048576).toFixed(1)} MiB, in ${Date.now() - t1} ms`);
         await dev.flush();
       } finally {
@@ -138,7 +139,7 @@ for (const [engine, devid] of [['wasm', 51712], ['js', 51728]] as const) {
       const dev = await open({ maxRingPageOrder: 0, queues: 1, persistent: false, indirect: false });
       try {
         expect(dev.info().features.persistent).toBe(false);
-        await randomIo(dev, model, 0x51 + devid, 3, 32, 64);
+        await randomIo(dev, model, 0x51 + devid, 2, 32, 64);
       } finally {
         await dev.disconnect();
       }

@@ -10,6 +10,12 @@ import { expect } from 'vitest';
 
 const run = promisify(execFile);
 
+/**
+ * Blkfront timeouts for the lab: under TCG the first attach of a boot (cold
+ * Wasm, first blkback probe) takes longer than the 15 s default.
+ */
+export const TCG_TIMEOUTS = { connectTimeoutMs: 120_000, disconnectTimeoutMs: 30_000 } as const;
+
 /** Throws unless this is the lab's dom0 with the devices the tests use. */
 export function requireDom0(devices: string[] = ['evtchn', 'gntalloc', 'gntdev', 'xenbus']): void {
   if (process.env['XENPV_DOM0'] !== '1') {
@@ -110,4 +116,47 @@ export function grantMappings(): { gntalloc: number; gntdev: number } {
     if (m) out[m[3] as 'gntalloc' | 'gntdev'] += (parseInt(m[2]!, 16) - parseInt(m[1]!, 16)) / 4096;
   }
   return out;
+}
+
+export const OXENSTORED = '/usr/lib/xen-4.17/bin/oxenstored';
+
+export interface PrivateXenstored { socket: string; stop(): Promise<void> }
+
+/**
+ * A second xenstored (oxenstored) beside dom0's own cxenstored, without
+ * disturbing it: `--no-domain-init` (it neither takes over dom0's ring nor
+ * binds VIRQ_DOM_EXC), in a private mount namespace whose
+ * /var/run/xenstored is a fresh tmpfs; its socket is reached through
+ * /proc/<pid>/root. Replacing dom0's xenstored instead would lose every
+ * watch the kernel's xenbus holds.
+ */
+export async function startPrivateXenstored(binary = OXENSTORED): Promise<PrivateXenstored> {
+  if (!existsSync(binary)) throw new Error(`${binary} is missing: the lab image needs xen-utils-4.17 (it ships oxenstored)`);
+  const { spawn } = await import('node:child_process');
+  const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c',
+    `mount -t tmpfs tmpfs /var/run/xenstored && exec ${binary} --no-domain-init --no-fork --no-access-log --pid-file /tmp/xenpv-oxenstored.pid`],
+  { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (d) => { output += d; });
+  child.stderr!.on('data', (d) => { output += d; });
+  let exited: number | null | undefined;
+  child.on('exit', (code) => { exited = code; });
+  const socket = `/proc/${child.pid}/root/var/run/xenstored/socket`;
+  const end = Date.now() + 60_000;
+  while (!existsSync(socket)) {
+    if (exited !== undefined) throw new Error(`${binary} exited (${exited}) before creating its socket:\n${output}`);
+    if (Date.now() > end) { child.kill('SIGKILL'); throw new Error(`${binary} made no socket within 60 s:\n${output}`); }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    socket,
+    stop: async () => {
+      if (exited !== undefined) return;
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await gone;
+      clearTimeout(t);
+    },
+  };
 }

@@ -15,6 +15,7 @@ import { createVbd, destroyVbd } from '../../src/blkfront/toolstack.js';
 import { connectXenstoreSocket } from '../../src/xenstore/transport/socket.js';
 import { prng } from '../support/disk-model.js';
 import { modprobe, moduleLoaded, raiseGntallocLimit, requireDom0, rmmod, sh, until } from './dom0.js';
+import { TCG_TIMEOUTS } from './dom0.js';
 
 const IMAGE = '/tmp/xenpv-sbs.img';
 const SIZE = 64 << 20;
@@ -97,7 +98,7 @@ describe('our xen: device vs the kernel xen-blkfront on one backing file', () =>
   it('ours: 1 MiB sequential and 4 KiB random at QD32', async () => {
     const dev = await openXenBlockDevice(String(DEVID), {
       engine: 'wasm', create: { physicalDevice: loop.path }, linux: { xenstore: 'socket' },
-      blkfront: { maxRingPageOrder: 2, queues: 2, persistent: true, indirect: true },
+      blkfront: { maxRingPageOrder: 2, queues: 2, persistent: true, indirect: true, ...TCG_TIMEOUTS },
     });
     try {
       for (const job of JOBS) ours.set(job, await runOurs(dev, job));
@@ -110,15 +111,21 @@ describe('our xen: device vs the kernel xen-blkfront on one backing file', () =>
   it('kernel: the same jobs with fio on its /dev/xvdX', async () => {
     const xs = await connectXenstoreSocket();
     const paths = await createVbd(xs, { frontendDomid: 0, backendDomid: 0, devid: DEVID, physicalDevice: loop.path, dev: 'xvde' });
+    let failure: unknown;
     try {
       await modprobe('xen-blkfront');
       await until(DISK, () => (existsSync(DISK) ? true : undefined), 120_000);
       for (const job of JOBS) kernel.set(job, await runFio(job));
+    } catch (err) {
+      failure = err;
     } finally {
-      await rmmod('xen-blkfront');
+      // Take the vbd away first: blkfront closes its disk, then the module can go.
       await destroyVbd(xs, paths);
+      await until(`${DISK} to go`, () => (existsSync(DISK) ? undefined : true), 120_000).catch(() => undefined);
+      await rmmod('xen-blkfront').catch((e: Error) => { failure ??= e; });
       await xs.close();
     }
+    if (failure !== undefined) throw failure;
     const rows = JOBS.map((j) => `  ${j.padEnd(14)} ours ${ours.get(j)!.toFixed(1).padStart(8)} MB/s   kernel ${kernel.get(j)!.toFixed(1).padStart(8)} MB/s   ratio ${(ours.get(j)! / kernel.get(j)!).toFixed(2)}`);
     console.log(`side by side (TCG: only the ratio means something):\n${rows.join('\n')}`);
     expect([...kernel.values()].every((v) => v > 0)).toBe(true);

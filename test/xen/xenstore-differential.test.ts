@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { frame, RawPeer, startServer, type RunningServer } from '../xenstore-helpers.js';
-import { requireDom0 } from './dom0.js';
+import { requireDom0, startPrivateXenstored, type PrivateXenstored } from './dom0.js';
 
 const ROOT = '/xenpv-diff';
 const REAL_SOCKET = process.env['XENSTORED_PATH'] ?? '/var/run/xenstored/socket';
@@ -102,22 +102,34 @@ async function play(path: string): Promise<{ answers: Answer[]; events: string[]
 }
 
 let ours: RunningServer;
+let oxenstored: PrivateXenstored | undefined;
 beforeAll(async () => {
   requireDom0();
   ours = await startServer();
 });
-afterAll(async () => { await ours?.stop(); });
+afterAll(async () => { await ours?.stop(); await oxenstored?.stop(); });
 
-describe('our xenstored against cxenstored', () => {
+function compare(name: string, real: { answers: Answer[]; events: string[] }, mine: { answers: Answer[]; events: string[] }): void {
+  const rows = real.answers.map((r, i) => ({ step: i, op: r.op, real: `${r.type} ${JSON.stringify(r.payload)}`, ours: `${mine.answers[i]?.type} ${JSON.stringify(mine.answers[i]?.payload)}` }));
+  const differ = rows.filter((r) => r.real !== r.ours);
+  expect(differ, `replies that differ:\n${differ.map((d) => `  step ${d.step} op ${d.op}: ${name} ${d.real}, ours ${d.ours}`).join('\n')}`).toEqual([]);
+  expect(mine.events).toEqual(real.events);
+}
+
+describe('our xenstored against the real ones', () => {
   it('answers the same command sequence with the same replies and watch events', async () => {
     const real = await play(REAL_SOCKET);
     const mine = await play(ours.path);
-    const rows = real.answers.map((r, i) => ({ step: i, op: r.op, real: `${r.type} ${JSON.stringify(r.payload)}`, ours: `${mine.answers[i]?.type} ${JSON.stringify(mine.answers[i]?.payload)}` }));
-    const differ = rows.filter((r) => r.real !== r.ours);
-    expect(differ, `replies that differ:\n${differ.map((d) => `  step ${d.step} op ${d.op}: cxenstored ${d.real}, ours ${d.ours}`).join('\n')}`).toEqual([]);
-    expect(mine.events).toEqual(real.events);
+    compare('cxenstored', real, mine);
     // The sequence did exercise errors, watches and transactions on the real one.
     expect(real.answers.filter((a) => a.type === OP.ERROR).length).toBeGreaterThan(4);
     expect(real.events.length).toBeGreaterThan(2);
+  });
+
+  it('answers it as oxenstored does too', async () => {
+    oxenstored = await startPrivateXenstored();
+    const real = await play(oxenstored.socket);
+    const mine = await play(ours.path);
+    compare('oxenstored', real, mine);
   });
 });

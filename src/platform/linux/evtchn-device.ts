@@ -92,9 +92,19 @@ export function evtchnDeviceOnFd(fd: number): EvtchnDevice {
   const startWatch = (): FdWatch =>
     watchReadable(fd, (err) => {
       if (err !== undefined) {
-        const w = waiting;
-        waiting = undefined;
-        w?.reject(err);
+        // poll() says EPOLLERR when the kernel's ring overflowed, and libuv
+        // then stops the watcher. The read tells what it is (EFBIG, which the
+        // caller recovers from); the next readPorts() starts a new watcher.
+        watch = undefined;
+        if (tryRead() || waiting === undefined) return;
+        try {
+          watch = startWatch();
+          watch.ref(true);
+        } catch (again) {
+          const w = waiting;
+          waiting = undefined;
+          w.reject(again);
+        }
         return;
       }
       tryRead();
