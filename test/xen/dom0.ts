@@ -143,7 +143,10 @@ export async function startPrivateXenstored(binary = OXENSTORED): Promise<Privat
   child.on('exit', (code) => { exited = code; });
   const socket = `/proc/${child.pid}/root/var/run/xenstored/socket`;
   const end = Date.now() + 60_000;
-  while (!existsSync(socket)) {
+  // Until the exec, /proc/PID/root still shows dom0's own xenstored socket
+  // (the private tmpfs is mounted just before): wait for oxenstored itself.
+  const execed = () => { try { return readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim() === 'oxenstored'; } catch { return false; } };
+  while (!execed() || !existsSync(socket)) {
     if (exited !== undefined) throw new Error(`${binary} exited (${exited}) before creating its socket:\n${output}`);
     if (Date.now() > end) { child.kill('SIGKILL'); throw new Error(`${binary} made no socket within 60 s:\n${output}`); }
     await new Promise((r) => setTimeout(r, 200));

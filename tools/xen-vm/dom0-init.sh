@@ -31,6 +31,8 @@ ln -sf /proc/self/fd/0 /dev/stdin
 ln -sf /proc/self/fd/1 /dev/stdout
 ln -sf /proc/self/fd/2 /dev/stderr
 hostname dom0
+# Loopback up: no init system here does it (the NBD tests listen on 127.0.0.1).
+busybox ip link set lo up || say "cannot bring lo up"
 
 # The kernel's frontend (xen-blkfront) is left out on purpose: it claims every
 # dom0 vbd. A test that wants it loads it and unloads it after.
