@@ -12,6 +12,7 @@
  *   await sim.stop();
  */
 import { open } from 'node:fs/promises';
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import type { Worker } from 'node:worker_threads';
 import type { BackendFeatures } from '../blkback/features.js';
 import { Blkfront, type BlkfrontOptions } from '../blkfront/blkfront.js';
@@ -178,6 +179,17 @@ export class Simulation {
   async resizeDisk(disk: SimDisk, sizeBytes: number): Promise<void> {
     const rec = this.record(disk);
     await command(rec.worker!, { type: 'resize', sizeBytes });
+  }
+
+  /**
+   * Event-loop utilisation of the disk's backend thread (as
+   * performance.eventLoopUtilization: pass an earlier value for a delta).
+   * Benchmarks use it to tell a busy backend from a waiting one.
+   */
+  backendEventLoopUtilization(disk: SimDisk, prev?: EventLoopUtilization): EventLoopUtilization {
+    const w = this.record(disk).worker;
+    if (!w) throw new XenpvError('disconnected', `disk ${disk.devid} has no running backend`);
+    return w.performance.eventLoopUtilization(prev);
   }
 
   private record(disk: SimDisk): DiskRecord {
