@@ -48,3 +48,7 @@ export {
   TimeoutError,
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
+export { debug, enableDebug, setDebugSink } from './util/debug.js';
+export type { DebugLogger } from './util/debug.js';
+export type { QueueStats } from './blkfront/stats.js';
+export type { LatencySummary } from './util/histogram.js';

@@ -3,7 +3,7 @@
  * that does no work, --version, usage errors as exit 2 without a stack, and
  * a process that exits once the work is done.
  */
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -61,12 +61,16 @@ describe('xenpv command line: shared behaviour', () => {
     expect(existsSync(join(cwd, 'bench-results'))).toBe(false);
   });
 
-  it('bench --out into a place it cannot write fails at once, naming it', async () => {
-    const r = await runCli(['bench', '--quick', '--out', '/proc/xenpv-cannot/here'], { timeoutMs: 20_000 });
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('--out /proc/xenpv-cannot/here: cannot write there');
-    expect(r.ms).toBeLessThan(15_000);
-  });
+  it.each([['under a file', 'FILE/sub'], ['under /proc (where a recursive mkdir never returned)', '/proc/xenpv-cannot/here']])(
+    'bench --out %s fails at once, naming it, before measuring', async (_what, where) => {
+      const file = join(mkdtempSync(join(tmpdir(), 'xenpv-bench-f-')), 'plain');
+      writeFileSync(file, '');
+      const out = where.replace('FILE', file);
+      const r = await runCli(['bench', '--quick', '--out', out], { timeoutMs: 20_000 });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`--out ${out}: cannot write there`);
+      expect(r.ms).toBeLessThan(15_000);
+    });
 
   it('bench --quick --json writes results where --out says and prints them as JSON', async () => {
     const out = mkdtempSync(join(tmpdir(), 'xenpv-bench-out-'));

@@ -9,8 +9,8 @@
  * (DIR/bench.svg for micro, DIR/bench-<family>.svg for the others; default
  * DIR bench-results/). Progress goes to stderr when it is a TTY.
  */
-import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import os from 'node:os';
 import { IoError } from '../../src/errors.js';
 import { defineCommand, EXIT_OK, usageError } from '../command.js';
@@ -48,7 +48,7 @@ With no family flag, all run. Writes DIR/bench.json and the charts.`,
   const run = picked.length > 0 ? picked : FAMILIES;
   // Make sure the results can be written before spending minutes measuring.
   try {
-    mkdirSync(values.out, { recursive: true });
+    makeDir(resolve(values.out));
     accessSync(values.out, constants.W_OK);
   } catch (err) {
     throw new IoError(`--out ${values.out}: cannot write there: ${(err as Error).message}`, { cause: err });
@@ -79,3 +79,14 @@ With no family flag, all run. Writes DIR/bench.json and the charts.`,
   out.result(result, () => tables.join('\n\n'));
   return EXIT_OK;
 });
+
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdirSync never returns on
+ * some paths (under /proc it loops), and a bad --out must fail, not hang.
+ */
+function makeDir(dir: string): void {
+  if (existsSync(dir)) return;
+  const up = dirname(dir);
+  if (up !== dir) makeDir(up);
+  mkdirSync(dir);
+}
