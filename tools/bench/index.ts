@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark family, one table and one SVG chart each.
  *
- *   xenpv bench [--micro] [--cross-thread] [--e2e] [--quick] [--out DIR] [--json]
+ *   xenpv bench [--micro] [--e2e] [--quick] [--out DIR] [--json]
  *
  * The flags pick families (none: all, in the order of FAMILIES). Prints
  * each family's table; `--json` prints `{ meta, families: { name: entries } }`
@@ -19,8 +19,10 @@ import type { Family } from './family.js';
 import { micro } from './micro.js';
 
 /**
- * The families, in the order they run. The fuzz-rate family (cases/s per
- * fuzz target) goes here too, as one more row, with its own module.
+ * The families, in the order they run. Slots, each one more row with its
+ * own module: `crossThread` (one ring against a C null backend in another
+ * process, fronts: Wasm, JS, C on ring.h; after micro) and `fuzzRates`
+ * (cases/s per fuzz target; last).
  */
 export const FAMILIES: readonly Family[] = [micro, e2e];
 
@@ -30,11 +32,9 @@ export const main = defineCommand({
   name: 'bench',
   synopsis: `[${FAMILIES.map((f) => `--${f.name}`).join('] [')}] [--quick] [--out DIR] [--json]`,
   description: `Benchmark families, each with one table and one SVG chart:
-  micro         the Wasm ring engine against its TypeScript twin, in this process
-  cross-thread  one ring with a null backend in another process (C), fronts:
-                ours on Wasm, ours on JS, and a C front on Xen's ring.h (the ceiling)
-  e2e           the simulated device (blkfront -> blkback worker -> file) on each
-                engine, next to plain fs on the same kind of file
+  micro   the Wasm ring engine against its TypeScript twin, in this process
+  e2e     the simulated device (blkfront -> blkback worker -> file) on each
+          engine, next to plain fs on the same kind of file
 With no family flag, all run. Writes DIR/bench.json and the charts.`,
   reports: true,
   options: {
