@@ -74,9 +74,9 @@ describe('xenpv command line: shared behaviour', () => {
 
   it('bench --quick --json writes results where --out says and prints them as JSON', async () => {
     const out = mkdtempSync(join(tmpdir(), 'xenpv-bench-out-'));
-    const r = await runCli(['bench', '--quick', '--json', '--out', out], { timeoutMs: 120_000 });
+    const r = await runCli(['bench', '--micro', '--quick', '--json', '--out', out], { timeoutMs: 120_000 });
     expect(r.code, r.stderr).toBe(0);
-    const results = JSON.parse(r.stdout) as { engine: string; medianNsPerOp: number }[];
+    const results = (JSON.parse(r.stdout) as { families: { micro: { engine: string; medianNsPerOp: number }[] } }).families.micro;
     expect(results.length).toBeGreaterThan(0);
     expect(results.every((e) => e.medianNsPerOp > 0)).toBe(true);
     expect(existsSync(join(out, 'bench.json'))).toBe(true);

@@ -127,12 +127,10 @@ export async function runQueueBench(opts: { seconds: number; json: boolean }): P
   }
   await mkdir('bench-results', { recursive: true });
   const cases = [...new Set(rows.map((r) => r.case))];
-  // The chart shares the engine benchmark's bar chart: its value axis is
-  // ns per operation, here microseconds per item scaled to ns.
   const chart = barChart('persistent queue: ns per item (lower is better)', cases.map((c) => ({
     name: c.replace(/ \(.*\)$/, ''),
-    values: rows.filter((r) => r.case === c).map((r) => ({ engine: r.device, nsPerOp: 1e9 / r.itemsPerSec })),
-  })));
+    values: rows.filter((r) => r.case === c).map((r) => ({ engine: r.device, value: 1e9 / r.itemsPerSec })),
+  })), { unit: 'ns', axis: 'ns per item (lower is better)' });
   await writeFile(join('bench-results', 'queue.svg'), chart);
   return 0;
 }

@@ -144,7 +144,7 @@ export async function main(argv: string[]): Promise<number> {
     await writeFile(join(values.out!, 'serve-bench.json'), JSON.stringify({ meta, results }, null, 2) + '\n');
     const rows = [SMALL, LARGE].map((file) => ({
       name: `${file} (${file === SMALL ? `${small.length} B, req/s` : `${largeMiB} MiB, MB/s`})`,
-      values: results.filter((r) => r.file === file).map((r) => ({ engine: r.server, nsPerOp: file === SMALL ? r.requestsPerSec : r.MBps })),
+      values: results.filter((r) => r.file === file).map((r) => ({ engine: r.server, value: file === SMALL ? r.requestsPerSec : r.MBps })),
     }));
     const colors = { 'host fs (node:http)': '#f0a020', 'fat on file:': '#654ff0', 'ext4 on file:': '#2a9d8f', 'fat on xen: (sim)': '#c0392b' };
     await writeFile(join(values.out!, 'serve-bench.svg'), barChart(`xenpv serve vs node on the host fs (wrk -c${connections}, ${duration} s, ${meta.node})`, rows, { unit: '', axis: 'higher is better', colors }));

@@ -11,6 +11,7 @@
  *   await sim.restartBackend(disk);               // dev reconnects by itself
  *   await sim.stop();
  */
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import type { Worker } from 'node:worker_threads';
 import type { BackendFeatures } from '../blkback/features.js';
 import { Blkfront, type BlkfrontOptions } from '../blkfront/blkfront.js';
@@ -326,6 +327,17 @@ export class Simulation {
         await command(rec.worker, { type: 'resize', sizeBytes }, diskName(disk));
       });
     });
+  }
+
+  /**
+   * Event-loop utilisation of the disk's backend thread (as
+   * performance.eventLoopUtilization: pass an earlier value for a delta).
+   * Benchmarks use it to tell a busy backend from a waiting one.
+   */
+  backendEventLoopUtilization(disk: SimDisk, prev?: EventLoopUtilization): EventLoopUtilization {
+    const w = this.record(disk).worker;
+    if (!w) throw new DisconnectedError(`${diskName(disk)}: backend domain is not running`);
+    return w.performance.eventLoopUtilization(prev);
   }
 
   private record(disk: SimDisk): DiskRecord {

@@ -1,59 +1,82 @@
 /**
- * `npm run bench`: the Wasm engine against its JS twin, in one process.
+ * `npm run bench`: every benchmark family, one table and one SVG chart each.
  *
- *   xenpv bench [--json] [--out DIR] [--quick]
+ *   xenpv bench [--micro] [--e2e] [--quick] [--out DIR] [--json]
  *
- * Prints a table (median ns/op, ops/s, Wasm/JS speedup = JS ns ÷ Wasm ns);
- * `--json` prints the results as JSON instead. Progress goes to stderr.
- * Writes DIR/bench.json and DIR/bench.svg (default bench-results/).
- * Each engine runs over its own shared memory with identical tables; the
- * same engine calls are timed on both sides, warmed up, and the median of
- * interleaved samples is kept.
+ * The flags pick families (none: all, in the order of FAMILIES). Prints
+ * each family's table; `--json` prints `{ meta, families: { name: entries } }`
+ * instead. Writes DIR/bench.json (the same object) and one chart per family
+ * (DIR/bench.svg for micro, DIR/bench-<family>.svg for the others; default
+ * DIR bench-results/). Progress goes to stderr when it is a TTY.
  */
 import { accessSync, constants, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import os from 'node:os';
-import { createEngine } from '../../src/ring/index.js';
-import { createSharedLayout } from '../../src/memory/layout.js';
-import { CASES } from './cases.js';
-import { measure } from './measure.js';
-import { barChart } from './svg.js';
 import { IoError } from '../../src/errors.js';
-import { defineCommand, EXIT_OK, usageError, type Output } from '../command.js';
+import { defineCommand, EXIT_OK, usageError } from '../command.js';
+import { e2e } from './e2e.js';
+import type { Family } from './family.js';
+import { micro } from './micro.js';
 
-export interface BenchEntry {
-  name: string;
-  engine: 'wasm' | 'js';
-  medianNsPerOp: number;
-  opsPerSec: number;
-  /** Wasm/JS speedup for this case: JS ns/op ÷ Wasm ns/op (> 1: Wasm faster). */
-  speedup: number;
-}
+/**
+ * The families, in the order they run. Slots, each one more row with its
+ * own module: `crossThread` (one ring against a C null backend in another
+ * process, fronts: Wasm, JS, C on ring.h; after micro) and `fuzzRates`
+ * (cases/s per fuzz target; last).
+ */
+export const FAMILIES: readonly Family[] = [micro, e2e];
+
+const familyOptions = Object.fromEntries(FAMILIES.map((f) => [f.name, { type: 'boolean' as const, help: `run the ${f.name} family: ${f.help}` }]));
 
 export const main = defineCommand({
   name: 'bench',
-  synopsis: '[--quick] [--out DIR] [--json]',
-  description: `Benchmark the Wasm ring engine against its TypeScript twin in this process:
-codec encode/decode with 1 and 11 segments; produce -> consume -> respond ->
-reap round trips at batch 1, 8, 32. Prints median ns/op, ops/s and the
-Wasm/JS speedup (JS ns / Wasm ns); writes DIR/bench.json and DIR/bench.svg.`,
+  synopsis: `[${FAMILIES.map((f) => `--${f.name}`).join('] [')}] [--quick] [--out DIR] [--json]`,
+  description: `Benchmark families, each with one table and one SVG chart:
+  micro   the Wasm ring engine against its TypeScript twin, in this process
+  e2e     the simulated device (blkfront -> blkback worker -> file) on each
+          engine, next to plain fs on the same kind of file
+With no family flag, all run. Writes DIR/bench.json and the charts.`,
   reports: true,
   options: {
+    ...familyOptions,
     quick: { type: 'boolean', help: 'short samples (a smoke run; figures are rough)' },
-    out: { type: 'string', arg: 'DIR', default: 'bench-results', help: 'where bench.json and bench.svg go' },
+    out: { type: 'string', arg: 'DIR', default: 'bench-results', help: 'where bench.json and the charts go' },
   },
 }, async ({ values, out, signal }) => {
   if (values.out === '') throw usageError('--out', 'must name a directory');
-  // Make sure the results can be written before spending a minute measuring.
+  const picked = FAMILIES.filter((f) => (values as Record<string, unknown>)[f.name] === true);
+  const run = picked.length > 0 ? picked : FAMILIES;
+  // Make sure the results can be written before spending minutes measuring.
   try {
     makeDir(resolve(values.out));
     accessSync(values.out, constants.W_OK);
   } catch (err) {
     throw new IoError(`--out ${values.out}: cannot write there: ${(err as Error).message}`, { cause: err });
   }
-  const results = runBench(values.quick === true, out, signal);
-  writeResults(values.out, results, values.quick === true, out);
-  out.result(results, () => table(results));
+  const quick = values.quick === true;
+  const meta = {
+    node: process.version,
+    v8: process.versions.v8,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    loadAverage: os.loadavg()[0],
+    date: new Date().toISOString(),
+    quick,
+  };
+  const families: Record<string, readonly unknown[]> = {};
+  const tables: string[] = [];
+  for (const f of run) {
+    signal.throwIfAborted();
+    const report = await f.run({ quick, out, signal });
+    families[f.name] = report.results;
+    tables.push(`== ${f.name}\n${report.table}`);
+    writeFileSync(join(values.out, f.svgFile), report.svg);
+    out.note(`wrote ${join(values.out, f.svgFile)}`);
+  }
+  const result = { meta, families };
+  writeFileSync(join(values.out, 'bench.json'), JSON.stringify(result, null, 2) + '\n');
+  out.note(`wrote ${join(values.out, 'bench.json')}`);
+  out.result(result, () => tables.join('\n\n'));
   return EXIT_OK;
 });
 
@@ -66,62 +89,4 @@ function makeDir(dir: string): void {
   const up = dirname(dir);
   if (up !== dir) makeDir(up);
   mkdirSync(dir);
-}
-
-function runBench(quick: boolean, out: Output, signal: AbortSignal): BenchEntry[] {
-  const opts = quick ? QUICK : FULL;
-  const results: BenchEntry[] = [];
-  for (const [i, c] of CASES.entries()) {
-    signal.throwIfAborted();
-    out.progress(`[${i + 1}/${CASES.length}] ${c.name}`, i, CASES.length);
-    const contenders = (['wasm', 'js'] as const).map((kind) => {
-      const layout = createSharedLayout({ scratchBytes: 1 << 16, poolPages: 16 });
-      const engine = createEngine(kind, layout.memory);
-      return { kind, run: c.prepare(engine, layout.poolBase), opsPerIteration: c.opsPerIteration };
-    });
-    const [wasm, js] = measure(contenders, opts);
-    const speedup = js!.medianNsPerOp / wasm!.medianNsPerOp;
-    for (const [kind, t] of [['wasm', wasm!], ['js', js!]] as const) {
-      results.push({ name: c.name, engine: kind, medianNsPerOp: t.medianNsPerOp, opsPerSec: 1e9 / t.medianNsPerOp, speedup });
-    }
-  }
-  out.progress('bench', CASES.length, CASES.length);
-  return results;
-}
-
-const QUICK = { sampleMs: 5, samples: 5, warmupMs: 50 };
-const FULL = { sampleMs: 25, samples: 15, warmupMs: 300 };
-
-function writeResults(outDir: string, results: BenchEntry[], quick: boolean, out: Output): void {
-  const opts = quick ? QUICK : FULL;
-  const meta = {
-    node: process.version,
-    v8: process.versions.v8,
-    cpu: os.cpus()[0]?.model ?? 'unknown',
-    cores: os.cpus().length,
-    date: new Date().toISOString(),
-    samples: opts.samples,
-    sampleMs: opts.sampleMs,
-  };
-  writeFileSync(join(outDir, 'bench.json'), JSON.stringify({ meta, results }, null, 2) + '\n');
-  const rows = CASES.map((c) => ({
-    name: c.name,
-    values: results.filter((r) => r.name === c.name).map((r) => ({ engine: r.engine, nsPerOp: r.medianNsPerOp })),
-  }));
-  writeFileSync(join(outDir, 'bench.svg'), barChart(`xenpv ring engines: Wasm vs JS twin (${meta.node}, ${meta.cpu})`, rows));
-  out.note(`wrote ${join(outDir, 'bench.json')} and ${join(outDir, 'bench.svg')}`);
-}
-
-function table(results: BenchEntry[]): string {
-  const head = ['case', 'engine', 'median ns/op', 'ops/s', 'wasm/js speedup'];
-  const body = results.map((r) => [
-    r.name,
-    r.engine,
-    r.medianNsPerOp.toFixed(1),
-    Math.round(r.opsPerSec).toLocaleString('en-US'),
-    r.engine === 'wasm' ? `${r.speedup.toFixed(2)}x` : '',
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 || i === 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return `${line(head)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${body.map(line).join('\n')}`;
 }
