@@ -27,6 +27,8 @@ export interface BlkfrontOptions {
   disconnectTimeoutMs?: number;
   /** Spurious events (no response) tolerated on a ring before failing the device. Default 100 000. */
   eventStormLimit?: number;
+  /** How often grants the backend still maps when we end them are retried. Default 50 ms. */
+  ungrantRetryMs?: number;
 }
 
 export function checkOptions(o: BlkfrontOptions): void {
@@ -45,4 +47,5 @@ export function checkOptions(o: BlkfrontOptions): void {
   int('connectTimeoutMs', 1, 3_600_000);
   int('disconnectTimeoutMs', 0, 3_600_000);
   int('eventStormLimit', 1, Number.MAX_SAFE_INTEGER);
+  int('ungrantRetryMs', 1, 60_000);
 }

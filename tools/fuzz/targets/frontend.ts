@@ -207,6 +207,8 @@ async function runIn(c: FeCase, w: World, errors: unknown[]): Promise<void> {
     connectTimeoutMs: 3000,
     disconnectTimeoutMs: 200,
     eventStormLimit: c.stormLimit,
+    // The leak check waits for deferred ungrants to end: retry them often so that wait is short.
+    ungrantRetryMs: 2,
   });
   attaching.catch(() => undefined);
   await be.handshake({ probe, connect });
