@@ -76,7 +76,7 @@ export class Blkfront implements BlockDevice {
   private readonly ops: OperationCounts = { reads: 0, writes: 0, flushes: 0, discards: 0 };
 
   private constructor(private readonly platform: Platform, private readonly opts: BlkfrontOptions) {
-    this.deferred = new DeferredUngrant(platform.grants);
+    this.deferred = new DeferredUngrant(platform.grants, opts.ungrantRetryMs);
     let resolve!: () => void;
     let reject!: (e: unknown) => void;
     const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));

@@ -35,6 +35,8 @@ export interface BlkfrontOptions {
    * disconnect() (README "Storage rules").
    */
   requestTimeoutMs?: number;
+  /** How often grants the backend still maps when we end them are retried. Default 50 ms. */
+  ungrantRetryMs?: number;
 }
 
 export function checkOptions(o: BlkfrontOptions): void {
@@ -67,4 +69,5 @@ export function checkOptions(o: BlkfrontOptions): void {
   int('disconnectTimeoutMs', 0, 3_600_000);
   int('eventStormLimit', 1, Number.MAX_SAFE_INTEGER);
   int('requestTimeoutMs', 1, 3_600_000);
+  int('ungrantRetryMs', 1, 60_000);
 }

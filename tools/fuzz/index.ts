@@ -1,5 +1,5 @@
 /**
- * `xenpv fuzz <target> [--seed N] [--runs N] [--time S] [--path P] [--no-save]`
+ * `xenpv fuzz <target> [--seed N] [--runs N] [--time S] [--path P] [--no-save] [--coverage] [--coverage-dir DIR]`
  * `xenpv fuzz --list`
  * `xenpv fuzz --replay` (every saved case under test/fixtures/fuzz)
  *
@@ -7,8 +7,15 @@
  * the run could not be made (missing prerequisite, nothing to replay), 2 usage. A hang the watchdog catches kills the process
  * (SIGKILL, after printing the seed and path to replay).
  */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../../src/util/compiled.js';
 import { UnsupportedError } from '../../src/errors.js';
 import { defineCommand, EXIT_FAILURE, EXIT_OK, intOption, usageError, type Output } from '../command.js';
+import { formatCoverage, readV8Coverage, summarise } from './coverage.js';
 import { fixturesDir, listFixtures, loadFixture } from './fixtures.js';
 import { replayCase, runFuzz } from './runner.js';
 import { FuzzPrerequisiteError } from './target.js';
@@ -27,7 +34,7 @@ targets: ${TARGET_NAMES.join(', ')}`;
 
 export const main = defineCommand({
   name: 'fuzz',
-  synopsis: '<target> [--seed N] [--runs N] [--time SECONDS] [--path P] [--no-save]\n       xenpv fuzz --list | --replay',
+  synopsis: '<target> [--seed N] [--runs N] [--time SECONDS] [--path P] [--no-save] [--coverage] [--coverage-dir DIR]\n       xenpv fuzz --list | --replay',
   description: DESCRIPTION,
   reports: true,
   positionals: { min: 0, max: 1 },
@@ -37,6 +44,8 @@ export const main = defineCommand({
     time: { type: 'string', arg: 'SECONDS', help: 'stop after this many seconds (a campaign: --time 600)' },
     path: { type: 'string', arg: 'P', help: 'replay the search from a printed path (with its --seed)' },
     'no-save': { type: 'boolean', help: 'do not write the shrunk case to test/fixtures/fuzz/<target>/' },
+    coverage: { type: 'boolean', help: 'report how much of src/ the run reached (V8 precise coverage: % of functions and lines, what was never called)' },
+    'coverage-dir': { type: 'string', arg: 'DIR', help: 'implies --coverage; also write DIR/coverage-<target>.json (the report) and keep V8\'s raw files in DIR/v8-<target>/ (NODE_V8_COVERAGE format, for c8 report)' },
     list: { type: 'boolean', help: 'list the targets and exit' },
     replay: { type: 'boolean', help: 'replay every saved case under test/fixtures/fuzz (exit 1 if one fails)' },
   },
@@ -58,6 +67,11 @@ export const main = defineCommand({
   // Zero cases or zero seconds would report a run that tested nothing.
   const runs = intOption('runs', values.runs, 1);
   const timeSec = intOption('time', values.time, 1);
+  const covDir = values['coverage-dir'];
+  if ((values.coverage || covDir !== undefined) && process.env[COVERAGE_CHILD] === undefined) {
+    if (!(TARGET_NAMES as readonly string[]).includes(name)) throw usageError('target', `unknown fuzz target ${name} (${TARGET_NAMES.join(', ')})`);
+    return coverageRun(name, { seed, runs, timeSec, path: values.path, noSave: values['no-save'] === true, covDir }, out);
+  }
   try {
     const target = await loadTarget(name);
     const log = out.quiet || out.json ? () => undefined : undefined;
@@ -105,4 +119,56 @@ async function replayAll(out: Output): Promise<number> {
   out.result({ replayed: results.length, failed: failures, results },
     () => `fuzz --replay: ${results.length - failures} of ${results.length} saved cases pass${failures ? `, ${failures} FAILED` : ''}`);
   return failures ? EXIT_FAILURE : EXIT_OK;
+}
+
+/** Set in the child a `--coverage` run starts: it fuzzes, the parent reports. */
+const COVERAGE_CHILD = 'XENPV_FUZZ_COVERAGE_CHILD';
+
+interface CoverageRunOptions { seed: number; runs?: number; timeSec?: number; path?: string; noSave: boolean; covDir?: string }
+
+/**
+ * `--coverage`: run the same campaign (same resolved seed) in a child node
+ * with NODE_V8_COVERAGE, so V8 counts from the first line of every module,
+ * then summarise what it wrote. The child's exit code is the command's.
+ */
+async function coverageRun(name: string, o: CoverageRunOptions, out: Output): Promise<number> {
+  const root = packageRoot(fileURLToPath(import.meta.url));
+  // Kept under --coverage-dir (emptied first: V8 adds files, it never replaces them); else a temporary folder.
+  const keep = o.covDir !== undefined ? join(o.covDir, `v8-${name}`) : undefined;
+  if (keep) rmSync(keep, { recursive: true, force: true });
+  const v8Dir = keep ?? mkdtempSync(join(tmpdir(), 'xenpv-fuzz-v8-'));
+  try {
+    const args = [join(root, 'bin', 'xenpv.js'), 'fuzz', name, '--seed', String(o.seed)];
+    if (o.runs !== undefined) args.push('--runs', String(o.runs));
+    if (o.timeSec !== undefined) args.push('--time', String(o.timeSec));
+    if (o.path !== undefined) args.push('--path', o.path);
+    if (o.noSave) args.push('--no-save');
+    if (out.json) args.push('--json');
+    else if (out.quiet) args.push('--quiet');
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, NODE_V8_COVERAGE: v8Dir, [COVERAGE_CHILD]: '1' },
+      stdio: ['ignore', out.json ? 'pipe' : 'inherit', 'inherit'],
+    });
+    let stdout = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    const code = await new Promise<number>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (c, sig) => resolve(c ?? (sig ? 128 : EXIT_FAILURE)));
+    });
+    const report = summarise(join(root, 'dist', 'src'), readV8Coverage(v8Dir, join(root, 'dist', 'src')));
+    if (o.covDir !== undefined) {
+      mkdirSync(o.covDir, { recursive: true });
+      writeFileSync(join(o.covDir, `coverage-${name}.json`), JSON.stringify({ target: name, seed: o.seed, ...report }, null, 2) + '\n');
+      out.note(`wrote ${join(o.covDir, `coverage-${name}.json`)} and ${v8Dir}/`);
+    }
+    if (out.json) {
+      const result = stdout.trim() ? (JSON.parse(stdout) as object) : {};
+      out.result({ ...result, coverage: report }, () => '');
+    } else {
+      out.result(report, () => formatCoverage(name, report));
+    }
+    return code;
+  } finally {
+    if (!keep) rmSync(v8Dir, { recursive: true, force: true });
+  }
 }

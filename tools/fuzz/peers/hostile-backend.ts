@@ -162,11 +162,15 @@ export class HostileBackend {
     });
   }
 
-  /** Full, correct handshake up to Connected (with `connectKeys` overriding the defaults). */
-  async handshake(opts: { probe?: Record<string, string | undefined>; connect?: Record<string, string | undefined> } = {}): Promise<void> {
+  /**
+   * Full, correct handshake up to Connected (with `connectKeys` overriding the
+   * defaults). `cancelled` ends the wait for the frontend early (a test that
+   * knows its frontend failed for good: it would only time out).
+   */
+  async handshake(opts: { probe?: Record<string, string | undefined>; connect?: Record<string, string | undefined>; cancelled?: () => boolean } = {}): Promise<void> {
     await this.probe(opts.probe ?? DEFAULT_PROBE_KEYS);
     // Only a fresh Initialised names a ring set up for us; a Connected seen now is stale.
-    await this.awaitFrontend([Xb.Initialised]);
+    await this.awaitFrontend([Xb.Initialised], 3000, opts.cancelled);
     await this.mapRing();
     await this.writeKeys({ ...defaultConnectKeys(this.disk.byteLength), ...opts.connect });
     await this.setState(Xb.Connected);

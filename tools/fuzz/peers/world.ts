@@ -71,13 +71,28 @@ export async function within<T>(p: Promise<T>, ms: number, what: string): Promis
   }
 }
 
-/** Poll `cond` until true or `ms` pass. Returns whether it became true. */
-export async function eventually(cond: () => boolean | Promise<boolean>, ms = 3000, stepMs = 5): Promise<boolean> {
-  const end = Date.now() + ms;
+/**
+ * Poll `cond` until true or `ms` pass. Returns whether it became true.
+ *
+ * Everything a peer test waits for happens on this thread (xenstore replies,
+ * watch events, event-channel upcalls), one event-loop turn away. So the
+ * first `spinMs` of a wait re-check after every turn (`setImmediate`, which
+ * runs after pending I/O and timers): a wait ends as soon as its condition
+ * holds, instead of a timer step later (a 5 ms step is 10–20 ms on a loaded
+ * machine, and was most of a fuzz case). Past `spinMs` the wait is for a
+ * real timer (a retry interval, a grace period) or for something that will
+ * never come: it steps by `stepMs` timers then, so it does not burn a core.
+ * The result is the same either way; only how soon it is known changes.
+ */
+export async function eventually(cond: () => boolean | Promise<boolean>, ms = 3000, stepMs = 5, spinMs = 20): Promise<boolean> {
+  const start = Date.now();
+  const end = start + ms;
   for (;;) {
     if (await cond()) return true;
-    if (Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, stepMs));
+    const now = Date.now();
+    if (now > end) return false;
+    if (now - start < spinMs) await tick();
+    else await new Promise((r) => setTimeout(r, stepMs));
   }
 }
 
