@@ -30,8 +30,17 @@ for (const [name, connect, cli] of [
 ] as const) {
   describe(name, () => {
     const root = `/xenpv-test/${name.replace(/ /g, '-')}`;
-    /** Xen's own CLI tools, pointed at the same daemon. */
-    const tool = (t: string, args: string[]) => (cli === 'oxenstored' ? sh('env', [`XENSTORED_PATH=${oxenstored!.socket}`, `XENSTORED_RUNDIR=${oxenstored!.socket.replace(/\/socket$/, '')}`, t, ...args]) : sh(t, args));
+    /**
+     * Xen's own CLI tools, pointed at the same daemon. The private oxenstored
+     * lives in a mount namespace of its own: libxenstore would not open its
+     * socket through /proc/PID/root (xs_open: ENOENT), so the tool runs in
+     * that namespace, where the socket is at its default path.
+     */
+    const tool = (t: string, args: string[]) => {
+      if (cli !== 'oxenstored') return sh(t, args);
+      const pid = /^\/proc\/(\d+)\/root\//.exec(oxenstored!.socket)![1]!;
+      return sh('nsenter', ['-t', pid, '-m', t, ...args]);
+    };
     let a: XenstoreClient;
     let b: XenstoreClient;
     beforeAll(async () => {
