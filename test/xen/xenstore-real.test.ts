@@ -38,8 +38,7 @@ for (const [name, connect, cli] of [
      */
     const tool = (t: string, args: string[]) => {
       if (cli !== 'oxenstored') return sh(t, args);
-      const pid = /^\/proc\/(\d+)\/root\//.exec(oxenstored!.socket)![1]!;
-      return sh('nsenter', ['-t', pid, '-m', t, ...args]);
+      return sh('nsenter', ['-t', String(oxenstored!.pid), '-m', t, ...args]);
     };
     let a: XenstoreClient;
     let b: XenstoreClient;
