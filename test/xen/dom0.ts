@@ -4,7 +4,7 @@
  * drivers. Outside it they FAIL, saying why.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { expect } from 'vitest';
 
@@ -120,12 +120,7 @@ export function grantMappings(): { gntalloc: number; gntdev: number } {
 
 export const OXENSTORED = '/usr/lib/xen-4.17/bin/oxenstored';
 
-export interface PrivateXenstored {
-  socket: string;
-  /** The serving daemon's pid (for nsenter into its mount namespace). */
-  pid: number;
-  stop(): Promise<void>;
-}
+export interface PrivateXenstored { socket: string; stop(): Promise<void> }
 
 /**
  * A second xenstored (oxenstored) beside dom0's own cxenstored, without
@@ -146,36 +141,25 @@ export async function startPrivateXenstored(binary = OXENSTORED): Promise<Privat
   child.stderr!.on('data', (d) => { output += d; });
   let exited: number | null | undefined;
   child.on('exit', (code) => { exited = code; });
-  const PID_FILE = '/tmp/xenpv-oxenstored.pid';
-  rmSync(PID_FILE, { force: true });
+  const socket = `/proc/${child.pid}/root/var/run/xenstored/socket`;
   const end = Date.now() + 60_000;
-  // oxenstored writes its pid file once it serves; that pid (it may differ
-  // from the one we started) is the daemon, in its own mount namespace: its
-  // socket is reached through /proc/PID/root. Before it, /proc/PID/root of
-  // the starter still shows dom0's own xenstored socket.
-  const daemonPid = (): number | undefined => {
-    try {
-      const pid = Number.parseInt(readFileSync(PID_FILE, 'utf8'), 10);
-      return Number.isInteger(pid) && existsSync(`/proc/${pid}/root/var/run/xenstored/socket`) ? pid : undefined;
-    } catch { return undefined; }
-  };
-  let pid: number | undefined;
-  while ((pid = daemonPid()) === undefined) {
-    if (exited !== undefined && exited !== 0) throw new Error(`${binary} exited (${exited}) before creating its socket:\n${output}`);
+  // Until the exec, /proc/PID/root still shows dom0's own xenstored socket
+  // (the private tmpfs is mounted just before): wait for oxenstored itself.
+  const execed = () => { try { return readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim() === 'oxenstored'; } catch { return false; } };
+  while (!execed() || !existsSync(socket)) {
+    if (exited !== undefined) throw new Error(`${binary} exited (${exited}) before creating its socket:\n${output}`);
     if (Date.now() > end) { child.kill('SIGKILL'); throw new Error(`${binary} made no socket within 60 s:\n${output}`); }
     await new Promise((r) => setTimeout(r, 200));
   }
-  const daemon = pid;
   return {
-    socket: `/proc/${daemon}/root/var/run/xenstored/socket`,
-    pid: daemon,
+    socket,
     stop: async () => {
-      const alive = () => existsSync(`/proc/${daemon}`);
-      if (exited === undefined) child.kill('SIGTERM');
-      try { process.kill(daemon, 'SIGTERM'); } catch { /* already gone */ }
-      const stopBy = Date.now() + 10_000;
-      while (alive() && Date.now() < stopBy) await new Promise((r) => setTimeout(r, 100));
-      if (alive()) { try { process.kill(daemon, 'SIGKILL'); } catch { /* gone */ } }
+      if (exited !== undefined) return;
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await gone;
+      clearTimeout(t);
     },
   };
 }

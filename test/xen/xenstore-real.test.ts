@@ -31,15 +31,14 @@ for (const [name, connect, cli] of [
   describe(name, () => {
     const root = `/xenpv-test/${name.replace(/ /g, '-')}`;
     /**
-     * Xen's own CLI tools, pointed at the same daemon. The private oxenstored
-     * lives in a mount namespace of its own: libxenstore would not open its
-     * socket through /proc/PID/root (xs_open: ENOENT), so the tool runs in
-     * that namespace, where the socket is at its default path.
+     * Xen's own CLI tools, on dom0's xenstored. Not on the private
+     * oxenstored: libxenstore does not open a socket in another mount
+     * namespace through /proc/PID/root (xs_open: ENOENT), and the daemon is
+     * not the process we started, so nsenter by pid misses it too. What
+     * oxenstored answers is compared byte for byte with ours in
+     * xenstore-differential.test.ts instead.
      */
-    const tool = (t: string, args: string[]) => {
-      if (cli !== 'oxenstored') return sh(t, args);
-      return sh('nsenter', ['-t', String(oxenstored!.pid), '-m', t, ...args]);
-    };
+    const crossCheck = cli !== 'oxenstored';
     let a: XenstoreClient;
     let b: XenstoreClient;
     beforeAll(async () => {
@@ -60,7 +59,7 @@ for (const [name, connect, cli] of [
       expect(await a.read(`${root}/x`)).toBe(''); // parents are created empty
       await a.write(`${root}/x/z`, new Uint8Array([0x41, 0x00, 0x42]));
       expect((await a.directory(`${root}/x`)).sort()).toEqual(['y', 'z']);
-      expect((await tool('xenstore-read', [`${root}/x/y`])).trim()).toBe('hello');
+      if (crossCheck) expect((await sh('xenstore-read', [`${root}/x/y`])).trim()).toBe('hello');
       await a.mkdir(`${root}/empty`);
       expect(await a.directory(`${root}/empty`)).toEqual([]);
       await a.rm(`${root}/x`);
@@ -79,8 +78,7 @@ for (const [name, connect, cli] of [
       await a.write(`${root}/p`, 'v');
       await a.setPermissions(`${root}/p`, [{ domid: 0, perm: 'r' }]);
       expect(await a.getPermissions(`${root}/p`)).toEqual([{ domid: 0, perm: 'r' }]);
-      const ls = await tool('xenstore-ls', ['-p', root]);
-      expect(ls).toMatch(/p = "v"[\s.]+\(r0\)/); // xenstore-ls pads with dots
+      if (crossCheck) expect(await sh('xenstore-ls', ['-p', root])).toMatch(/p = "v"[\s.]+\(r0\)/); // xenstore-ls pads with dots
       // Perms naming a domain that does not exist: Xen 4.17's xenstoreds were
       // seen both refusing them (ENOENT) and storing them. Either way the
       // node's permissions are exactly what the answer says.
