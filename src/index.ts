@@ -29,8 +29,8 @@ export type {
   FileBlockDeviceOptions,
   Vdev,
 } from './block/index.js';
-export { openXenBlockDevice, registerXenFlavour } from './block/xen-flavour.js';
-export type { XenOpenOptions, XenCreateSpec } from './block/xen-flavour.js';
+export { openXenBlockDevice, registerXenFlavour } from './blkfront/flavour.js';
+export type { XenOpenOptions, XenCreateSpec } from './blkfront/flavour.js';
 export { openLinuxPlatform } from './platform/linux/index.js';
 export type { LinuxPlatform, LinuxPlatformOptions } from './platform/linux/index.js';
 export { createEngine, Abi } from './ring/index.js';

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import '../src/block/xen-flavour.js';
+import '../src/blkfront/flavour.js';
 import { flavours, openBlockDevice, type OpenOptions } from '../src/block/registry.js';
 import { vdevName } from '../src/block/vdev.js';
 import { Simulation, type SimDisk } from '../src/sim/simulation.js';

@@ -9,7 +9,7 @@ import {
   ForeignEventChannels,
   ForeignEvtchnListener,
   ForeignPortState,
-} from '../src/native/evtchn-socket.js';
+} from '../src/sim/evtchn-socket.js';
 import { ForeignEvtchnError } from '../src/native/errors.js';
 import { buildPeers, PEERS_BIN } from './peers/build-peers.js';
 

@@ -13,7 +13,7 @@
  * cannot reach one that another process started.)
  */
 import { stat } from 'node:fs/promises';
-import '../src/block/xen-flavour.js';
+import '../src/blkfront/flavour.js';
 import { openBlockDevice, parseSize, parseSpec } from '../src/block/registry.js';
 import type { BlockDevice } from '../src/block/types.js';
 import { InvalidArgumentError } from '../src/errors.js';

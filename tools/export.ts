@@ -50,7 +50,7 @@ export async function main(argv: string[]): Promise<number> {
   const where = values.nbd;
   const port = /^\d+$/.test(where) ? Number(where) : undefined;
   const name = values.name ?? 'xenpv';
-  if (spec.startsWith('xen:')) await import('../src/block/xen-flavour.js'); // registers the xen flavour
+  if (spec.startsWith('xen:')) await import('../src/blkfront/flavour.js'); // registers the xen flavour
   let dev;
   try {
     dev = await openBlockDevice(spec, { readOnly: values['read-only'] === true });

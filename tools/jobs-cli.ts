@@ -7,7 +7,7 @@ import { basename, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { openBlockDevice, parseSpec, parseSize } from '../src/block/registry.js';
-import '../src/block/xen-flavour.js';
+import '../src/blkfront/flavour.js';
 import { parseVdev } from '../src/block/vdev.js';
 import { XenpvError } from '../src/errors.js';
 import { JobError } from '../src/jobs/errors.js';

@@ -96,7 +96,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 async function openDevice(spec: string): Promise<BlockDevice> {
-  if (spec.startsWith('xen:')) await import('../src/block/xen-flavour.js'); // registers xen:
+  if (spec.startsWith('xen:')) await import('../src/blkfront/flavour.js'); // registers xen:
   return openBlockDevice(spec, { readOnly: true });
 }
 

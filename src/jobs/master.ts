@@ -25,7 +25,7 @@ import type { Socket } from 'node:net';
 import { openBlockDevice, parseSpec } from '../block/registry.js';
 import { parseVdev } from '../block/vdev.js';
 import { UnsupportedError } from '../errors.js';
-import { ForeignEventChannels } from '../native/evtchn-socket.js';
+import { ForeignEventChannels } from '../sim/evtchn-socket.js';
 import { createPoolFile, type PoolFile } from '../native/pool-file.js';
 import type { DomId } from '../platform/types.js';
 import { compiledModule } from '../util/compiled.js';

@@ -24,7 +24,7 @@
 import type { DomId, EventChannels, Port } from '../platform/types.js';
 import { DOMID_SELF } from '../platform/types.js';
 import { EvtchnError } from '../platform/sim/errors.js';
-import type { ForeignEventChannels } from '../native/evtchn-socket.js';
+import type { ForeignEventChannels } from './evtchn-socket.js';
 
 export class RoutedEventChannels implements EventChannels {
   private readonly links = new Map<DomId, ForeignEventChannels>();

@@ -26,7 +26,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { DisconnectedError, InvalidArgumentError, IoError } from '../errors.js';
-import { ForeignEvtchnListener, type ForeignEventChannels } from '../native/evtchn-socket.js';
+import { ForeignEvtchnListener, type ForeignEventChannels } from './evtchn-socket.js';
 import { createPoolFile, type PoolFile } from '../native/pool-file.js';
 import type { SimPlatform } from '../platform/sim/domain.js';
 import type { Hypervisor } from '../platform/sim/hypervisor.js';

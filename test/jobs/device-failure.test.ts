@@ -7,7 +7,7 @@
  * stopped, its device released, and the outcome a typed device-failed error.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import '../../src/block/xen-flavour.js';
+import '../../src/blkfront/flavour.js';
 import { JobError } from '../../src/jobs/errors.js';
 import { JobExit, OutcomeKind, exitStatus } from '../../src/jobs/exit.js';
 import { defineJob } from '../../src/jobs/job.js';

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobExit } from '../../src/jobs/exit.js';
 import { describeJob, runMaster, type MasterInfo } from '../../src/jobs/master.js';
 import { DomainState } from '../../src/platform/sim/hypervisor.js';
-import '../../src/block/xen-flavour.js';
+import '../../src/blkfront/flavour.js';
 
 const NOBODY = 65534;
 const NOGROUP = 65534;

@@ -1,4 +1,4 @@
-/* The event-channel socket of the simulation (wire: src/native/evtchn-wire.ts):
+/* The event-channel socket of the simulation (wire: src/sim/evtchn-wire.ts):
  * 12-byte little-endian messages {op, port, arg}; `port` is the receiver's.
  * A peer here holds exactly one port per link. */
 #include "peer.h"

@@ -11,7 +11,7 @@
  *                       an entry's `frame` is a pool frame index
  *   --xs PATH           unix socket of our xenstored (plain xs_wire)
  *   --evtchn-listen PATH | --evtchn-connect PATH
- *                       the event-channel socket (src/native/evtchn-wire.ts)
+ *                       the event-channel socket (src/sim/evtchn-wire.ts)
  *   --domid D --peer-domid P
  */
 #ifndef XENPV_PEER_H

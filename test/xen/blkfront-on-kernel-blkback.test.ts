@@ -9,8 +9,8 @@
  */
 import { rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import '../../src/block/xen-flavour.js';
-import { openXenBlockDevice, type XenOpenOptions } from '../../src/block/xen-flavour.js';
+import '../../src/blkfront/flavour.js';
+import { openXenBlockDevice, type XenOpenOptions } from '../../src/blkfront/flavour.js';
 import { attachLoop, loopDevicesOf, type LoopDevice } from '../../src/blkfront/loop-device.js';
 import { vbdPaths } from '../../src/blkfront/toolstack.js';
 import { connectXenstoreSocket } from '../../src/xenstore/transport/socket.js';

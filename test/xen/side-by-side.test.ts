@@ -8,7 +8,7 @@
  */
 import { rmSync, truncateSync, writeFileSync, existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openXenBlockDevice } from '../../src/block/xen-flavour.js';
+import { openXenBlockDevice } from '../../src/blkfront/flavour.js';
 import type { BlockDevice } from '../../src/block/types.js';
 import { attachLoop, type LoopDevice } from '../../src/blkfront/loop-device.js';
 import { createVbd, destroyVbd } from '../../src/blkfront/toolstack.js';

@@ -22,7 +22,7 @@
 import { createServer, createConnection, type Server, type Socket } from 'node:net';
 import { unlinkSync } from 'node:fs';
 import type { DomId, EventChannels, Port } from '../platform/types.js';
-import { ForeignEvtchnError } from './errors.js';
+import { ForeignEvtchnError } from '../native/errors.js';
 import { decodeEvtchnMessage, encodeEvtchnMessage, EvtchnMsg, EVTCHN_MSG_BYTES } from './evtchn-wire.js';
 
 export enum ForeignPortState {

@@ -15,14 +15,14 @@
  *
  * Importing this module registers the flavour (once per registry).
  */
-import { Blkfront, type BlkfrontOptions, type BlkfrontStats } from '../blkfront/blkfront.js';
-import { createVbd, destroyVbd, vbdPaths, type VbdPaths } from '../blkfront/toolstack.js';
+import { Blkfront, type BlkfrontOptions, type BlkfrontStats } from './blkfront.js';
+import { createVbd, destroyVbd, vbdPaths, type VbdPaths } from './toolstack.js';
 import { InvalidArgumentError, ProtocolError, ReadOnlyError } from '../errors.js';
 import { openLinuxPlatform, type LinuxPlatformOptions } from '../platform/linux/platform.js';
 import type { DomId, Platform } from '../platform/types.js';
 import { createEngine } from '../ring/index.js';
-import { flavours, registerFlavour, type OpenOptions } from './registry.js';
-import type { BlockDevice, BlockInfo, ResizeListener } from './types.js';
+import { flavours, registerFlavour, type OpenOptions } from '../block/registry.js';
+import type { BlockDevice, BlockInfo, ResizeListener } from '../block/types.js';
 
 /** What `create` writes (the rest of VbdSpec comes from the spec and the domids). */
 export interface XenCreateSpec {
