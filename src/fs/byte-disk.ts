@@ -26,6 +26,9 @@
 import { OutOfRangeError, XenpvError } from '../errors.js';
 import type { BlockDevice } from '../block/types.js';
 
+/** Byte reads and writes, as ByteDisk offers them (and a wrapper that watches writes can). */
+export type SectorIo = Pick<ByteDisk, 'read' | 'write'>;
+
 export class ByteDisk {
   readonly sectorSize: number;
   readonly sizeBytes: number;

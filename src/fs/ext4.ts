@@ -236,6 +236,14 @@ class Ext4FileSystem implements FileSystem {
     await this.mutate(p, () => this.p.unlink(p));
   }
 
+  async rmdir(path: string): Promise<void> {
+    const p = normalizeFsPath(path);
+    if (p === '/') throw new FileSystemError('invalid-path', 'the root directory cannot be removed', { path: p });
+    const s = await this.stat(p);
+    if (!s.isDirectory()) throw new FileSystemError('not-a-directory', `${p} is not a directory`, { path: p });
+    await this.mutate(p, () => this.p.rmdir(p));
+  }
+
   async rename(from: string, to: string): Promise<void> {
     const a = normalizeFsPath(from);
     const b = normalizeFsPath(to);

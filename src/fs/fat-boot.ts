@@ -29,6 +29,13 @@ export interface FatGeometry {
   readonly clusters: number;
   /** FAT32: sector of the FSInfo structure (0: none). */
   readonly fsInfoSector: number;
+  /** FAT12/16: first sector and sector count of the fixed root directory (FAT32: 0, 0). */
+  readonly rootDirSector: number;
+  readonly rootDirSectors: number;
+  /** FAT32: first cluster of the root directory (FAT12/16: 0). */
+  readonly rootCluster: number;
+  /** Sector of cluster 2. */
+  readonly dataSector: number;
 }
 
 const isPow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
@@ -57,5 +64,14 @@ export function parseFatBoot(b: Uint8Array): FatGeometry {
   // Microsoft's rule (fatgen103), which fatfs applies too.
   const fatType = clusters < 4085 ? 'fat12' : clusters < 65525 ? 'fat16' : 'fat32';
   const fsInfoSector = fatType === 'fat32' ? v.getUint16(48, true) : 0;
-  return { bytesPerSector, sectorsPerCluster, reservedSectors, fatCount, fatSectors, totalSectors, fatType, clusters, fsInfoSector };
+  const rootCluster = fatType === 'fat32' ? v.getUint32(44, true) & 0x0fffffff : 0;
+  if (fatType === 'fat32' && (rootCluster < 2 || rootCluster > clusters + 1)) throw new FileSystemError('corrupt', `RootClus ${rootCluster} is not a data cluster`);
+  if (fatType !== 'fat32' && rootSectors === 0) throw new FileSystemError('corrupt', 'RootEntCnt is 0 on a FAT12/16 volume');
+  return {
+    bytesPerSector, sectorsPerCluster, reservedSectors, fatCount, fatSectors, totalSectors, fatType, clusters, fsInfoSector,
+    rootDirSector: fatType === 'fat32' ? 0 : reservedSectors + fatCount * fatSectors,
+    rootDirSectors: fatType === 'fat32' ? 0 : rootSectors,
+    rootCluster,
+    dataSector: dataStart,
+  };
 }

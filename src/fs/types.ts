@@ -30,17 +30,21 @@ export interface ReadStreamOptions {
 
 export interface FileSystem {
   readonly kind: FileSystemKind;
-  /** False: writeFile, mkdir, unlink and rename reject with `read-only`. */
+  /** False: writeFile, mkdir, unlink, rmdir and rename reject with `read-only`. */
   readonly writable: boolean;
   /** Names in a directory, without '.' and '..', sorted. */
   readdir(path: string): Promise<string[]>;
   stat(path: string): Promise<FsStats>;
   readFile(path: string): Promise<Buffer>;
   createReadStream(path: string, options?: ReadStreamOptions): Readable;
-  /** Creates or replaces a regular file. */
+  /** Creates or replaces a regular file (no bytes: an empty file, or an existing one cut to zero). */
   writeFile(path: string, data: Uint8Array | string): Promise<void>;
   mkdir(path: string): Promise<void>;
+  /** Removes a file (`is-a-directory` for a directory). */
   unlink(path: string): Promise<void>;
+  /** Removes an empty directory (`not-empty`, `not-a-directory` otherwise). */
+  rmdir(path: string): Promise<void>;
+  /** POSIX rename: replaces an existing target file, or an empty target directory when a directory moves. */
   rename(from: string, to: string): Promise<void>;
   /** Writes back what the library holds, flushes the device (not disconnect), and closes. Idempotent. */
   close(): Promise<void>;
