@@ -92,6 +92,9 @@ describe.each(FLAVOURS)('$name device', (flavour) => {
       await expect(fs.mkdir('/newdir')).rejects.toMatchObject({ code: 'read-only' });
       await expect(fs.unlink('/index.html')).rejects.toMatchObject({ code: 'read-only' });
       await expect(fs.rename('/index.html', '/x')).rejects.toMatchObject({ code: 'read-only' });
+      await expect(fs.rmdir('/d')).rejects.toMatchObject({ code: 'read-only' });
+      await expect(fs.writeFile('/index.html', '')).rejects.toMatchObject({ code: 'read-only' });
+      await expect(fs.writeFile('/empty.txt', new Uint8Array(0))).rejects.toMatchObject({ code: 'read-only' });
     } finally {
       await fs.close();
     }
