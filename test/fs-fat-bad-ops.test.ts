@@ -18,7 +18,8 @@ import { openFileSystem } from '../src/fs/open.js';
 import { pattern } from './block-contract.js';
 import { FLAVOURS } from './support/fs-flavours.js';
 import { makeFatImage, requireTools, type Tree } from './support/fs-tools.js';
-import { fsckFatClean, mtool } from './support/fat-tools.js';
+import { MemoryBlockDevice } from '../src/block/memory.js';
+import { fsckFatClean, mtool, mtree } from './support/fat-tools.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const TREE: Tree = {
@@ -127,5 +128,34 @@ describe.each(FLAVOURS)('$name device', (flavour) => {
     }
     expect(sha(await finish())).toBe(before);
     expect(fsckFatClean(img).clean).toBe(false); // the oracle agrees the image is damaged
+  });
+});
+
+describe('a full FAT16 root directory (mkfs.fat -r 16, which rounds up)', () => {
+  it('refuses one more name with no-space, writes nothing for it, and the volume stays clean', async () => {
+    const img = join(scratch, 'small-root.img');
+    execFileSync('mkfs.fat', ['-C', '-F', '16', '-r', '16', '-n', 'XENPV', img, '16384'], { stdio: 'pipe' });
+    const boot = readFileSync(img);
+    const rootEntries = boot.readUInt16LE(17); // RootEntCnt, as mkfs.fat chose it
+    const dev = MemoryBlockDevice.fromBytes(new Uint8Array(boot));
+    const fs = await openFileSystem(dev);
+    // The label takes one slot; each name below takes 3 (2 long entries + the 8.3 entry).
+    const names = Array.from({ length: Math.floor((rootEntries - 1) / 3) }, (_, i) => `a name of twenty ${String(i).padStart(3, '0')}`);
+    let before: Uint8Array;
+    try {
+      for (const n of names) await fs.writeFile(`/${n}`, '');
+      before = dev.bytes.slice();
+      await expect(fs.writeFile('/one too many.txt', '')).rejects.toMatchObject({ code: 'fs', reason: 'no-space' });
+      await expect(fs.rename(`/${names[0]}`, '/renamed, needing three slots')).rejects.toMatchObject({ code: 'fs', reason: 'no-space' });
+      expect(Buffer.compare(Buffer.from(dev.bytes), Buffer.from(before))).toBe(0);
+      await fs.unlink(`/${names[names.length - 1]}`);
+      await fs.writeFile('/now it fits', ''); // into the freed slots
+    } finally {
+      await fs.close();
+    }
+    writeFileSync(img, dev.bytes);
+    expect(mtree(img)).toEqual([...names.slice(0, -1), 'now it fits'].map((n) => `/${n}`).sort());
+    const verdict = fsckFatClean(img);
+    expect(verdict.clean, verdict.output).toBe(true);
   });
 });

@@ -63,6 +63,7 @@ describe.each(FLAVOURS)('$name device', (flavour) => {
         await fs.unlink('/gone.txt');
         await expectMissing(fs, '/gone.txt');
         await fs.rename('/a long file name.txt', '/Renamed With A Longer Name.txt');
+        await fs.rename('/index.html', '/Index.HTML'); // the same entry, only the case changes
         await fs.rename('/sub/deep/data.bin', '/moved data.bin');
         await fs.rename('/sub/old.txt', '/victim.txt'); // replaces the file there
         await fs.unlink('/sub/deep/x/empty-me.txt');
@@ -86,7 +87,7 @@ describe.each(FLAVOURS)('$name device', (flavour) => {
       expect(mtree(out)).toEqual(
         [
           '/Renamed With A Longer Name.txt',
-          '/index.html',
+          '/Index.HTML',
           '/made/',
           ...many.map((n) => `/made/${n}`),
           '/moved data.bin',
