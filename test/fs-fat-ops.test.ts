@@ -71,7 +71,8 @@ describe.each(FLAVOURS)('$name device', (flavour) => {
         await fs.rename('/sub/deep', '/top-deep'); // a directory changing parent: its '..' follows
         await fs.mkdir('/made');
         await fs.mkdir('/made/inner');
-        await fs.rename('/made/inner', '/top-deep/inner'); // '..' to a non-root parent
+        await fs.mkdir('/top-deep/inner');
+        await fs.rename('/made/inner', '/top-deep/inner'); // replaces an empty directory; '..' to a non-root parent
         // Thirty long names moved into /made make it grow by clusters.
         for (const n of many) await fs.writeFile(`/${n}`, n);
         for (const n of many) await fs.rename(`/${n}`, `/made/${n}`);

@@ -24,8 +24,6 @@ const EOC = { fat12: 0xfff, fat16: 0xffff, fat32: 0x0fffffff } as const;
 export class FatTable {
   private readonly sectors = new Map<number, Uint8Array>();
   private readonly dirty = new Set<number>();
-  /** Clusters freed minus clusters allocated by this operation. */
-  freed = 0;
   private nextHint = 2;
 
   constructor(private readonly disk: SectorIo, readonly geo: FatGeometry) {}
@@ -135,7 +133,6 @@ export class FatTable {
   /** Marks every cluster of `clusters` free (a chain from `chain()`). */
   async free(clusters: readonly number[]): Promise<void> {
     for (const c of clusters) await this.set(c, 0);
-    this.freed += clusters.length;
   }
 
   /** Finds a free cluster, marks it end-of-chain, links it after `after` (if given). `no-space` when none. */
@@ -147,7 +144,6 @@ export class FatTable {
       await this.set(c, EOC[this.geo.fatType]);
       if (after !== undefined) await this.set(after, c);
       this.nextHint = c + 1 > total + 1 ? 2 : c + 1;
-      this.freed--;
       return c;
     }
     throw new FileSystemError('no-space', 'no free cluster left on the FAT volume');
