@@ -288,7 +288,7 @@ class FatFileSystem implements FileSystem {
     });
   }
 
-  stat(path: string): Promise<FsStats> {
+  async stat(path: string): Promise<FsStats> {
     const p = normalizeFsPath(path);
     return this.shared(() => this.statLocked(p));
   }
