@@ -102,6 +102,30 @@ describe.each(FLAVOURS)('$name device', (flavour) => {
       expect(verdict.clean, verdict.output).toBe(true);
     });
 
+    it('a stream whose file is unlinked mid-way fails with not-found instead of reading freed clusters', async () => {
+      const img = image(kind.kib, kind.bits);
+      const { dev, finish } = await flavour.open(img, `${img}.work`);
+      const fs = await openFileSystem(dev);
+      try {
+        const it = fs.createReadStream('/sub/deep/big.bin')[Symbol.asyncIterator]();
+        const first = (await it.next()).value as Buffer;
+        expect(Buffer.compare(first, Buffer.from(BIG.subarray(0, first.length)))).toBe(0);
+        await fs.unlink('/sub/deep/big.bin'); // 300 KB: more 64 KiB chunks are still to come
+        await fs.writeFile('/taker.bin', pattern(300_001, 77)); // takes the freed clusters
+        const drain = async () => {
+          for (let r = await it.next(); !r.done; r = await it.next()) {
+            const c = r.value as Buffer;
+            expect(c.length).toBeGreaterThan(0);
+          }
+        };
+        await expect(drain()).rejects.toMatchObject({ code: 'fs', reason: 'not-found' });
+      } finally {
+        await fs.close();
+      }
+      const verdict = fsckFatClean(await finish());
+      expect(verdict.clean, verdict.output).toBe(true);
+    });
+
     it('streams, reads and fatfs writes running alongside our unlinks and renames all see consistent bytes', async () => {
       const img = image(kind.kib, kind.bits);
       const { dev, finish } = await flavour.open(img, `${img}.work`);
