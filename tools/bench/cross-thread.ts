@@ -64,7 +64,7 @@ export interface CrossThreadOptions {
 }
 
 export const CT_QUICK: CrossThreadOptions = { rounds: 1, count: (d) => (d === 1 ? 2_000 : 20_000), warmup: 5_000, spinUs: 0 };
-export const CT_FULL: CrossThreadOptions = { rounds: 3, count: (d) => (d === 1 ? 50_000 : 500_000), warmup: 100_000, spinUs: 0 };
+export const CT_FULL: CrossThreadOptions = { rounds: 5, count: (d) => (d === 1 ? 30_000 : 300_000), warmup: 100_000, spinUs: 0 };
 
 export interface CrossThreadEntry {
   front: Front;
