@@ -134,23 +134,46 @@ function worker(rig: Rig, kind: 'wasm' | 'js'): Worker {
   let w = rig.workers.get(kind);
   if (!w) {
     const { memory, scratchBase, poolBase } = rig.layout;
-    w = new Worker(compiledModule(import.meta.url, '../tools/bench/cross-thread/front-worker.js'), {
+    const fresh = new Worker(compiledModule(import.meta.url, '../tools/bench/cross-thread/front-worker.js'), {
       workerData: { kind, memory, scratch: scratchBase, poolBase },
     });
-    rig.workers.set(kind, w);
+    // Between runs nobody listens: a worker that fails then is retired, and
+    // the next run starts a fresh one.
+    fresh.on('error', () => { if (rig.workers.get(kind) === fresh) rig.workers.delete(kind); });
+    rig.workers.set(kind, fresh);
+    w = fresh;
   }
   return w;
 }
 
-function workerRun(w: Worker, run: FrontRun): CProcess<FrontResult> {
+/**
+ * One front session on the kind's worker. kill() retires the worker (a
+ * late answer must never be taken for the next run's): terminate takes
+ * effect once its blocking read returns, which abortRun's byte ensures.
+ */
+function workerRun(rig: Rig, kind: 'wasm' | 'js', run: FrontRun): CProcess<FrontResult> {
+  const w = worker(rig, kind);
   const done = new Promise<FrontResult>((resolve, reject) => {
-    const onError = (err: Error): void => { w.off('message', onMessage); reject(err); };
-    const onMessage = (r: FrontResult): void => { w.off('error', onError); resolve(r); };
-    w.once('message', onMessage);
-    w.once('error', onError);
+    const cleanup = (): void => {
+      w.off('message', onMessage);
+      w.off('error', onError);
+      w.off('exit', onExit);
+    };
+    const onMessage = (r: FrontResult): void => { cleanup(); resolve(r); };
+    const onError = (err: Error): void => { cleanup(); reject(err); };
+    const onExit = (code: number): void => { cleanup(); reject(new IoError(`the ${kind} front worker exited (code ${code}) before answering`)); };
+    w.on('message', onMessage);
+    w.on('error', onError);
+    w.on('exit', onExit);
     w.postMessage(run);
   });
-  return { done, kill: () => undefined };
+  return {
+    done,
+    kill: () => {
+      if (rig.workers.get(kind) === w) rig.workers.delete(kind);
+      void w.terminate();
+    },
+  };
 }
 
 /** How one session runs (defaults: no spin, no fault, 20 s + 0.1 ms per request before it counts as stalled). */
@@ -172,7 +195,7 @@ async function runOne(rig: Rig, front: Front, depth: number, count: number, so: 
   const back = runCPeer<BackResult>('null-backend', [...common, ...faultArgs]);
   const fr: CProcess<FrontResult> = front === 'c'
     ? runCPeer<FrontResult>('ring-front', [...common, '--depth', String(depth), '--count', String(count)])
-    : workerRun(worker(rig, front), { depth, count, spinUs, backFifo: rig.backFifo, frontFifo: rig.frontFifo });
+    : workerRun(rig, front, { depth, count, spinUs, backFifo: rig.backFifo, frontFifo: rig.frontFifo });
   const limitMs = so.timeoutMs ?? 20_000 + count / 10; // 10 k requests/s would be a stall on any machine
   let timedOut = false;
   const stopAll = (): void => {
