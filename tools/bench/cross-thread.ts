@@ -207,8 +207,10 @@ async function runOne(rig: Rig, front: Front, depth: number, count: number, so: 
     timedOut = true;
     stopAll();
   }, limitMs);
-  // A front that gave up never sets `stop`: end the backend too, at once.
+  // A front that gave up never sets `stop`: end the backend too, at once;
+  // and a backend that died will answer nothing more: end the front.
   fr.done.then((r) => { if (r.error !== undefined) stopAll(); }, stopAll);
+  back.done.then(undefined, stopAll);
   const [f, b] = await Promise.allSettled([fr.done, back.done]);
   clearTimeout(timer);
   const what = `cross-thread ${front} front, depth ${depth}`;
