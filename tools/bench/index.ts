@@ -14,17 +14,19 @@ import { dirname, join, resolve } from 'node:path';
 import os from 'node:os';
 import { IoError } from '../../src/errors.js';
 import { defineCommand, EXIT_OK, usageError } from '../command.js';
+import { crossThread } from './cross-thread.js';
 import { e2e } from './e2e.js';
 import type { Family } from './family.js';
 import { micro } from './micro.js';
 import { fuzzRates } from './fuzz-rates.js';
 
-/**
- * The families, in the order they run. A slot still open, one more row with
- * its own module: `crossThread` (one ring against a C null backend in
- * another process, fronts: Wasm, JS, C on ring.h; after micro).
- */
-export const FAMILIES: readonly Family[] = [micro, e2e, fuzzRates];
+/** The families, in the order they run. */
+export const FAMILIES: readonly Family[] = [
+  micro,
+  crossThread,
+  e2e,
+  fuzzRates,
+];
 
 const familyOptions = Object.fromEntries(FAMILIES.map((f) => [f.name, { type: 'boolean' as const, help: `run the ${f.name} family: ${f.help}` }]));
 
@@ -33,6 +35,8 @@ export const main = defineCommand({
   synopsis: `[${FAMILIES.map((f) => `--${f.name}`).join('] [')}] [--quick] [--out DIR] [--json]`,
   description: `Benchmark families, each with one table and one SVG chart:
   micro   the Wasm ring engine against its TypeScript twin, in this process
+  cross-thread  one ring against a C null backend in another process,
+          fronts Wasm, JS and C on ring.h (req/s, notifications/req)
   e2e     the simulated device (blkfront -> blkback worker -> file) on each
           engine, next to plain fs on the same kind of file
   fuzz    cases/s and CPU per case of every fuzz target
