@@ -207,7 +207,7 @@ export async function negotiate(sock: Socket, reader: SocketReader, lookup: (nam
         errorReply(sock, option, C.NBD_REP_ERR_POLICY, 'TLS is not offered: connect over 127.0.0.1 or a unix socket');
         break;
       default:
-        // Extended headers, TLS-dependent and anything newer: not offered.
+        // Extended headers and anything newer: not offered.
         errorReply(sock, option, C.NBD_REP_ERR_UNSUP, `option ${option} is not supported`);
     }
   }
