@@ -370,4 +370,23 @@ describe('xenpv export (command line)', () => {
     expect(err.code).toBe(2);
     expect(err.stderr).toContain('usage: xenpv export');
   });
+
+  it('exits 2 (usage) for a bad device spec or an unknown option, 1 for a device that cannot be opened', async () => {
+    const xenpv = (...args: string[]) => run(process.execPath, [join(ROOT, 'bin/xenpv.js'), 'export', ...args]).catch((e) => e);
+    const spec = await xenpv('nonsense', '--nbd', join(dir, 'x.sock'));
+    expect(spec.code).toBe(2);
+    expect(spec.stderr).toContain("run 'xenpv export --help' for usage");
+    expect(spec.stderr).not.toContain('    at '); // a message, not a stack
+    const opt = await xenpv('memory:1MiB', '--nbd', '0', '--bogus');
+    expect(opt.code).toBe(2);
+    const missing = await xenpv(`file:${join(dir, 'no-such.img')}`, '--nbd', join(dir, 'y.sock'));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^xenpv export: /);
+  });
+
+  it('--help prints the options and exits 0', async () => {
+    const { stdout } = await run(process.execPath, [join(ROOT, 'bin/xenpv.js'), 'export', '--help']);
+    expect(stdout).toContain('usage: xenpv export <device> --nbd');
+    for (const flag of ['--nbd WHERE', '--name NAME', '--read-only', '--verbose', '--version']) expect(stdout).toContain(flag);
+  });
 });

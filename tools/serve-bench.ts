@@ -21,30 +21,18 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
 import { FileBlockDevice } from '../src/block/file.js';
+import { IoError, UnsupportedError } from '../src/errors.js';
 import type { BlockDevice } from '../src/block/types.js';
 import { openFileSystem } from '../src/fs/open.js';
 import { contentType } from '../src/serve/mime.js';
 import { serveFileSystem } from '../src/serve/server.js';
 import { Simulation } from '../src/sim/simulation.js';
 import { barChart } from './bench/svg.js';
+import { defineCommand, EXIT_FAILURE, EXIT_OK, intOption } from './command.js';
 
 const run = promisify(execFile);
-
-const HELP = `usage: xenpv serve bench [options]
-
-Measure requests/s and MB/s of xenpv serve (FAT and ext4 images on file:,
-FAT on xen: through the simulation) next to node serving the same files
-from the host file system, with wrk against 127.0.0.1.
-
-options:
-  --duration S     seconds per measurement (default 5)
-  --connections N  wrk connections (default 8)
-  --large MiB      size of the large file (default 4)
-  --out DIR        where serve-bench.json and serve-bench.svg go (default bench-results)
-  --json           print the results as JSON
-  -h, --help       show this help`;
 
 interface Result {
   server: string;
@@ -58,47 +46,33 @@ interface Result {
 const SMALL = 'small.html';
 const LARGE = 'large.bin';
 
-export async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        duration: { type: 'string', default: '5' },
-        connections: { type: 'string', default: '8' },
-        large: { type: 'string', default: '4' },
-        out: { type: 'string', default: 'bench-results' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    console.error(`xenpv serve bench: ${(err as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  const duration = Number(values.duration);
-  const connections = Number(values.connections);
-  const largeMiB = Number(values.large);
-  if (!(duration > 0) || !(connections >= 1) || !(largeMiB > 0 && largeMiB <= 256)) {
-    console.error(`xenpv serve bench: --duration, --connections and --large must be positive numbers\n\n${HELP}`);
-    return 2;
-  }
+export const main = defineCommand({
+  name: 'serve bench',
+  synopsis: '[--duration S] [--connections N] [--large MiB] [--out DIR] [--json]',
+  description: `Measure requests/s and MB/s of xenpv serve (FAT and ext4 images on file:,
+FAT on xen: through the simulation) next to node serving the same files
+from the host file system, with wrk against 127.0.0.1.`,
+  reports: true,
+  options: {
+    duration: { type: 'string', arg: 'S', default: '5', help: 'seconds per measurement' },
+    connections: { type: 'string', arg: 'N', default: '8', help: 'wrk connections' },
+    large: { type: 'string', arg: 'MiB', default: '4', help: 'size of the large file' },
+    out: { type: 'string', arg: 'DIR', default: 'bench-results', help: 'where serve-bench.json and serve-bench.svg go' },
+  },
+}, async ({ values, out }) => {
+  const duration = intOption('duration', values.duration, 1, 3600)!;
+  const connections = intOption('connections', values.connections, 1, 1024)!;
+  const largeMiB = intOption('large', values.large, 1, 256)!;
   for (const tool of ['wrk', 'mkfs.fat', 'mcopy', 'mkfs.ext4']) {
     try {
       execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
     } catch {
-      console.error(`xenpv serve bench: ${tool} is missing: apt-get install wrk dosfstools mtools e2fsprogs`);
-      return 1;
+      throw new UnsupportedError(`${tool} is missing: apt-get install wrk dosfstools mtools e2fsprogs`);
     }
   }
 
   const dir = await mkdtemp(join(tmpdir(), 'xenpv-serve-bench-'));
-  const progress = (m: string) => process.stderr.isTTY && process.stderr.write(`\r\x1b[K${m}`);
+  const progress = (m: string) => !out.quiet && !out.json && process.stderr.isTTY && process.stderr.write(`\r\x1b[K${m}`);
   try {
     // The site: one small page and one large file, on the host and in two images.
     const root = join(dir, 'root');
@@ -129,7 +103,7 @@ export async function main(argv: string[]): Promise<number> {
         for (const [file, data] of Object.entries(files)) {
           const url = `http://127.0.0.1:${srv.port}/${file}`;
           const got = Buffer.from(await (await fetch(url)).arrayBuffer());
-          if (!got.equals(data)) throw new Error(`${s.name}: ${file} came back different (${got.length} bytes)`);
+          if (!got.equals(data)) throw new IoError(`${s.name}: ${file} came back different (${got.length} bytes)`);
           progress(`${s.name}: ${file} for ${duration} s ...`);
           const w = await wrk(url, duration, connections);
           results.push({ server: s.name, file, bytes: data.length, requestsPerSec: w.rps, MBps: (w.rps * data.length) / 1e6, errors: w.errors });
@@ -140,34 +114,31 @@ export async function main(argv: string[]): Promise<number> {
     }
     progress('');
     const meta = { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cpus: cpus().length, duration, connections, largeBytes: large.length, smallBytes: small.length };
-    await mkdir(values.out!, { recursive: true });
-    await writeFile(join(values.out!, 'serve-bench.json'), JSON.stringify({ meta, results }, null, 2) + '\n');
+    await mkdir(values.out, { recursive: true });
+    await writeFile(join(values.out, 'serve-bench.json'), JSON.stringify({ meta, results }, null, 2) + '\n');
     const rows = [SMALL, LARGE].map((file) => ({
       name: `${file} (${file === SMALL ? `${small.length} B, req/s` : `${largeMiB} MiB, MB/s`})`,
       values: results.filter((r) => r.file === file).map((r) => ({ engine: r.server, value: file === SMALL ? r.requestsPerSec : r.MBps })),
     }));
     const colors = { 'host fs (node:http)': '#f0a020', 'fat on file:': '#654ff0', 'ext4 on file:': '#2a9d8f', 'fat on xen: (sim)': '#c0392b' };
-    await writeFile(join(values.out!, 'serve-bench.svg'), barChart(`xenpv serve vs node on the host fs (wrk -c${connections}, ${duration} s, ${meta.node})`, rows, { unit: '', axis: 'higher is better', colors }));
-    if (values.json) console.log(JSON.stringify({ meta, results }, null, 2));
-    else {
-      console.log(`wrk -t1 -c${connections} -d${duration}s on 127.0.0.1; ${meta.cpu} x${meta.cpus}; node ${meta.node}`);
-      console.log(`${'server'.padEnd(22)}${'file'.padEnd(14)}${'req/s'.padStart(10)}${'MB/s'.padStart(10)}${'errors'.padStart(8)}`);
-      for (const r of results) {
-        console.log(`${r.server.padEnd(22)}${r.file.padEnd(14)}${r.requestsPerSec.toFixed(0).padStart(10)}${r.MBps.toFixed(1).padStart(10)}${String(r.errors).padStart(8)}`);
-      }
-      console.log(`chart: ${join(values.out!, 'serve-bench.svg')}`);
-    }
-    return results.some((r) => r.errors > 0) ? 1 : 0;
+    await writeFile(join(values.out, 'serve-bench.svg'), barChart(`xenpv serve vs node on the host fs (wrk -c${connections}, ${duration} s, ${meta.node})`, rows, { unit: '', axis: 'higher is better', colors }));
+    out.result({ meta, results }, () => [
+      `wrk -t1 -c${connections} -d${duration}s on 127.0.0.1; ${meta.cpu} x${meta.cpus}; node ${meta.node}`,
+      `${'server'.padEnd(22)}${'file'.padEnd(14)}${'req/s'.padStart(10)}${'MB/s'.padStart(10)}${'errors'.padStart(8)}`,
+      ...results.map((r) => `${r.server.padEnd(22)}${r.file.padEnd(14)}${r.requestsPerSec.toFixed(0).padStart(10)}${r.MBps.toFixed(1).padStart(10)}${String(r.errors).padStart(8)}`),
+      `chart: ${join(values.out, 'serve-bench.svg')}`,
+    ].join('\n'));
+    return results.some((r) => r.errors > 0) ? EXIT_FAILURE : EXIT_OK;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-}
+});
 
 /** wrk for `seconds`; requests/s and the count of socket errors and non-2xx/3xx answers. */
 async function wrk(url: string, seconds: number, connections: number): Promise<{ rps: number; errors: number }> {
   const { stdout } = await run('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, url], { timeout: (seconds + 30) * 1000 });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN);
-  if (!Number.isFinite(rps)) throw new Error(`cannot read wrk's output:\n${stdout}`);
+  if (!Number.isFinite(rps)) throw new IoError(`cannot read wrk's output:\n${stdout}`);
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
   const sockErrors = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0;

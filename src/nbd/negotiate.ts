@@ -23,14 +23,24 @@
  *  NBD_OPT_EXPORT_NAME (old way in): data is the name; the server answers
  *    size u64, transmission flags u16, then 124 zero bytes unless NO_ZEROES;
  *    an unknown name closes the connection (no way to say no).
+ *  NBD_OPT_STRUCTURED_REPLY: no data; NBD_REP_ACK, and from then on the
+ *    transmission flags carry NBD_FLAG_SEND_DF and meta contexts may be
+ *    listed and set (meta-context.ts). Order matters: what GO or
+ *    EXPORT_NAME sees is what was negotiated before it.
  */
 import type { Socket } from 'node:net';
 import * as C from './constants.js';
 import type { SocketReader } from './reader.js';
 import type { Export } from './export.js';
+import { ALLOCATION_CONTEXT_ID, parseMetaQuery, selectContexts } from './meta-context.js';
 
 export interface Negotiated {
+  /** Its transmissionFlags are what this client was told. */
   readonly export: Export;
+  /** NBD_OPT_STRUCTURED_REPLY was acknowledged: replies are structured. */
+  readonly structured: boolean;
+  /** The id of base:allocation when SET_META_CONTEXT chose it for this export (NBD_CMD_BLOCK_STATUS allowed). */
+  readonly allocationContext: number | undefined;
 }
 
 function u16(n: number): Buffer {
@@ -92,6 +102,15 @@ export async function negotiate(sock: Socket, reader: SocketReader, lookup: (nam
   const clientFlags = (await reader.read(4)).readUInt32BE(0);
   if ((clientFlags & ~(C.NBD_FLAG_C_FIXED_NEWSTYLE | C.NBD_FLAG_C_NO_ZEROES)) !== 0) return undefined; // unknown flags: spec says close
   const noZeroes = (clientFlags & C.NBD_FLAG_C_NO_ZEROES) !== 0;
+  let structured = false;
+  // The export name of the last successful SET_META_CONTEXT that chose base:allocation.
+  let allocationFor: string | undefined;
+  const chosen = (ex: Export): Negotiated => ({
+    export: structured ? { ...ex, transmissionFlags: ex.transmissionFlags | C.NBD_FLAG_SEND_DF } : ex,
+    structured,
+    // Block status only on the export the contexts were set for (the empty name is the first export).
+    allocationContext: allocationFor !== undefined && lookup(allocationFor)?.name === ex.name ? ALLOCATION_CONTEXT_ID : undefined,
+  });
 
   for (;;) {
     const head = await reader.read(16);
@@ -107,13 +126,14 @@ export async function negotiate(sock: Socket, reader: SocketReader, lookup: (nam
     const data = await reader.read(length);
     switch (option) {
       case C.NBD_OPT_EXPORT_NAME: {
-        const ex = lookup(data.toString('utf8'));
-        if (ex === undefined) return undefined;
+        const found = lookup(data.toString('utf8'));
+        if (found === undefined) return undefined;
+        const go = chosen(found);
         const b = Buffer.alloc(noZeroes ? 10 : 134);
-        b.writeBigUInt64BE(ex.sizeBytes, 0);
-        b.writeUInt16BE(ex.transmissionFlags, 8);
+        b.writeBigUInt64BE(go.export.sizeBytes, 0);
+        b.writeUInt16BE(go.export.transmissionFlags, 8);
         sock.write(b);
-        return { export: ex };
+        return go;
       }
       case C.NBD_OPT_ABORT:
         reply(sock, option, C.NBD_REP_ACK);
@@ -138,21 +158,56 @@ export async function negotiate(sock: Socket, reader: SocketReader, lookup: (nam
           errorReply(sock, option, C.NBD_REP_ERR_INVALID, go);
           break;
         }
-        const ex = lookup(go.name);
-        if (ex === undefined) {
+        const found = lookup(go.name);
+        if (found === undefined) {
           errorReply(sock, option, C.NBD_REP_ERR_UNKNOWN, `no export named ${JSON.stringify(go.name)}`);
           break;
         }
-        infoReplies(sock, option, ex, go.requests);
+        const result = chosen(found);
+        infoReplies(sock, option, result.export, go.requests);
         reply(sock, option, C.NBD_REP_ACK);
-        if (option === C.NBD_OPT_GO) return { export: ex };
+        if (option === C.NBD_OPT_GO) return result;
+        break;
+      }
+      case C.NBD_OPT_STRUCTURED_REPLY:
+        if (length !== 0) {
+          errorReply(sock, option, C.NBD_REP_ERR_INVALID, 'NBD_OPT_STRUCTURED_REPLY takes no data');
+          break;
+        }
+        structured = true;
+        reply(sock, option, C.NBD_REP_ACK);
+        break;
+      case C.NBD_OPT_LIST_META_CONTEXT:
+      case C.NBD_OPT_SET_META_CONTEXT: {
+        const set = option === C.NBD_OPT_SET_META_CONTEXT;
+        if (set) allocationFor = undefined; // a SET replaces what was set before, even when it fails
+        if (!structured) {
+          errorReply(sock, option, C.NBD_REP_ERR_INVALID, 'negotiate NBD_OPT_STRUCTURED_REPLY first');
+          break;
+        }
+        const q = parseMetaQuery(data);
+        if (typeof q === 'string') {
+          errorReply(sock, option, C.NBD_REP_ERR_INVALID, q);
+          break;
+        }
+        if (lookup(q.exportName) === undefined) {
+          errorReply(sock, option, C.NBD_REP_ERR_UNKNOWN, `no export named ${JSON.stringify(q.exportName)}`);
+          break;
+        }
+        for (const name of selectContexts(q.queries, !set)) {
+          const id = Buffer.alloc(4);
+          id.writeUInt32BE(set ? ALLOCATION_CONTEXT_ID : 0);
+          reply(sock, option, C.NBD_REP_META_CONTEXT, Buffer.concat([id, Buffer.from(name, 'utf8')]));
+          if (set) allocationFor = q.exportName;
+        }
+        reply(sock, option, C.NBD_REP_ACK);
         break;
       }
       case C.NBD_OPT_STARTTLS:
         errorReply(sock, option, C.NBD_REP_ERR_POLICY, 'TLS is not offered: connect over 127.0.0.1 or a unix socket');
         break;
       default:
-        // Structured replies, meta contexts and anything newer: not offered.
+        // Extended headers and anything newer: not offered.
         errorReply(sock, option, C.NBD_REP_ERR_UNSUP, `option ${option} is not supported`);
     }
   }

@@ -1,6 +1,6 @@
 /**
- * NbdServer: exports BlockDevices over NBD (fixed newstyle, simple
- * replies) on 127.0.0.1:<port> or a unix socket — never another address:
+ * NbdServer: exports BlockDevices over NBD (fixed newstyle; simple or
+ * structured replies) on 127.0.0.1:<port> or a unix socket — never another address:
  * NBD has no authentication.
  *
  *   const server = await NbdServer.listen({ exports: [{ name: 'disk', device }], port: 10809 });
@@ -106,7 +106,7 @@ export class NbdServer {
         sock.end();
         return;
       }
-      await new Transmission(sock, reader, chosen.export).serve();
+      await new Transmission(sock, reader, chosen).serve();
       sock.end();
     } catch (err) {
       this.options.log?.(`nbd: connection ended: ${(err as Error).message}`);

@@ -6,14 +6,16 @@
  *   its trailing slash is redirected (301) to it; a directory serves its
  *   index.html, else a listing. Files carry Content-Type, Content-Length,
  *   Last-Modified, a strong ETag and Accept-Ranges; If-None-Match (and,
- *   without it, If-Modified-Since) give 304; Range gives 206 or 416, and
- *   If-Range falls back to 200 when the ETag changed.
+ *   without it, If-Modified-Since) give 304; Range gives 206 (one range:
+ *   Content-Range; several: multipart/byteranges) or 416, and If-Range
+ *   falls back to 200 when the ETag changed.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { FileSystemError } from '../fs/errors.js';
 import type { FileSystem, FsStats } from '../fs/types.js';
 import { contentType } from './mime.js';
+import { planMultipart } from './multipart.js';
 import { parseRange } from './range.js';
 import { requestPath } from './request-path.js';
 
@@ -95,7 +97,11 @@ async function sendFile(fs: FileSystem, path: string, st: FsStats, req: Incoming
     res.end();
     return;
   }
-  res.setHeader('Content-Type', contentType(path));
+  const type = contentType(path);
+  res.setHeader('Content-Type', type);
+  // If-Range (RFC 9110 13.1.5): ranges only if the representation is the one
+  // the client holds, by strong ETag comparison; anything else (a weak or
+  // stale tag, a date) gets the whole file, which is always correct.
   const ifRange = req.headers['if-range'] as string | undefined;
   const range = ifRange !== undefined && ifRange.trim() !== etag ? { kind: 'none' as const } : parseRange(req.headers.range, st.size);
   if (range.kind === 'unsatisfiable') {
@@ -103,10 +109,22 @@ async function sendFile(fs: FileSystem, path: string, st: FsStats, req: Incoming
     res.removeHeader('Content-Type');
     return sendText(res, req, 416, 'Range Not Satisfiable');
   }
+  if (range.kind === 'ranges' && range.ranges.length > 1) {
+    const plan = planMultipart(range.ranges, st.size, type);
+    res.statusCode = 206;
+    res.setHeader('Content-Type', plan.contentType);
+    res.setHeader('Content-Length', String(plan.contentLength));
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    await pipeline(plan.body((r) => fs.createReadStream(path, { start: r.start, end: r.end })), res);
+    return;
+  }
   let start = 0;
   let end = st.size - 1;
-  if (range.kind === 'range') {
-    ({ start, end } = range);
+  if (range.kind === 'ranges') {
+    ({ start, end } = range.ranges[0]!);
     res.statusCode = 206;
     res.setHeader('Content-Range', `bytes ${start}-${end}/${st.size}`);
   } else {

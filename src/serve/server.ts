@@ -7,7 +7,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, IoError } from '../errors.js';
 import type { FileSystem } from '../fs/types.js';
 import { createStaticHandler, type HandlerOptions } from './handler.js';
 
@@ -35,12 +35,14 @@ export async function serveFileSystem(fs: FileSystem, options: ServeOptions = {}
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError('port', `${port} is not a port number`);
   const host = options.host ?? '127.0.0.1';
   const server = createServer(createStaticHandler(fs, options));
+  const where = options.socket ?? `${host}:${port}`;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (err: Error) => reject(new IoError(`serve: cannot listen on ${where}: ${err.message}`, { cause: err }));
     const done = () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     };
+    server.once('error', failed);
     if (options.socket !== undefined) server.listen(options.socket, done);
     else server.listen(port, host, done);
   });
