@@ -14,7 +14,7 @@
  *  7         real Xen: /dev/xen/gntdev, only for a job that maps other domains' grants
  *  8 ...     one per `file:` device, opened by the master (root), in plan order
  * ```
- * 4, 5, 6 and 7 are /dev/null when unused.
+ * 4, 5, 6 and 7 are not passed when unused (the child's own files may take the numbers).
  */
 export const FD_XENSTORE = 4;
 export const FD_EVTCHN = 5;

@@ -172,7 +172,8 @@ describe('dom0: a real xen: device in an unprivileged child', () => {
     expect(s.status['CapPrm']).toBe('0000000000000000');
     expect(s.fds[5]).toBe('/dev/xen/evtchn');
     expect(s.fds[6]).toBe('/dev/xen/gntalloc');
-    expect(s.fds[7]).toBe('/dev/null');
+    // Not passed (the child's node reuses the number for its own files): in any case not gntdev.
+    expect(s.fds[7]).not.toBe('/dev/xen/gntdev');
     expect(s.fds[4]).toMatch(/^socket:/);
     expect(s.loops).toHaveLength(1);
     expect(s.backendState).toBe('4');
