@@ -9,6 +9,8 @@
  * it maps the pool the master passed (fd 6) over its Wasm memory, writes its
  * grant entries in its own slot, talks xenstore through the master's proxy
  * (fd 4) and reaches the backend's event channels over the link (fd 5).
+ * On real Xen it is a dom0 process holding /dev/xen descriptors the master
+ * opened (fds 5, 6 and maybe 7) and the same proxied xenstore (fd 4).
  */
 import { Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
@@ -22,10 +24,11 @@ import { mapPages } from '../native/index.js';
 import { scratchArena } from '../platform/sim/domain.js';
 import { SimGrantTable } from '../platform/sim/grant-table.js';
 import { PoolView } from '../platform/sim/pool.js';
+import { openLinuxPlatform, type LinuxPlatform } from '../platform/linux/platform.js';
 import type { Platform } from '../platform/types.js';
 import { XenstoreClient } from '../xenstore/client.js';
 import { socketTransport } from '../xenstore/transport/socket.js';
-import { FD_EVTCHN, FD_POOL, FD_XENSTORE, type ChildMessage, type ChildPlan, type MasterMessage, type SimPlan } from './child-plan.js';
+import { FD_EVTCHN, FD_GNTALLOC, FD_GNTDEV, FD_POOL, FD_XENSTORE, type ChildMessage, type ChildPlan, type MasterMessage, type SimPlan } from './child-plan.js';
 import { JobExit, exitStatus } from './exit.js';
 import { inheritedHandle } from './fd-handle.js';
 import { jobFromModule } from './job.js';
@@ -82,6 +85,13 @@ export async function childMain(): Promise<number> {
   });
 
   const platform = plan.sim ? childPlatform(plan.sim) : undefined;
+  // Real Xen: built on first use, so a failure is the device's open failure (exit 5), not a crash of the child.
+  let linux: Promise<LinuxPlatform> | undefined;
+  const xen = plan.xen;
+  const linuxPlatform = (): Promise<LinuxPlatform> => (linux ??= openLinuxPlatform({
+    fds: { evtchn: FD_EVTCHN, gntalloc: FD_GNTALLOC, gntdev: xen!.gntdev ? FD_GNTDEV : undefined, xenstore: FD_XENSTORE },
+    domid: xen!.domid,
+  }));
   const open: DeviceOpener = async (name, _spec, options) => {
     const d = plan.devices[name];
     if (d === undefined) throw new Error(`the master passed no device ${name}`);
@@ -93,6 +103,9 @@ export async function childMain(): Promise<number> {
       case 'xen-sim':
         if (!platform) throw new Error('xen device without a simulation plan');
         return openBlockDevice(d.spec, { ...options, platform, backendDomid: plan.sim!.backendDomid }) as Promise<BlockDevice>;
+      case 'xen':
+        if (!xen) throw new Error('xen device without a real-Xen plan');
+        return openBlockDevice(d.spec, { ...options, platform: await linuxPlatform(), backendDomid: 0 }) as Promise<BlockDevice>;
     }
   };
   const url = plan.module.startsWith('file:') ? plan.module : pathToFileURL(plan.module).href;
@@ -101,11 +114,13 @@ export async function childMain(): Promise<number> {
     name: plan.name,
     open,
     stopTimeoutMs: plan.stopTimeoutMs,
+    restartsBefore: plan.restarts,
     log: (line) => console.error(line),
     onRunner: (r) => { runner = r; if (stopAsked) r.stop(); },
     onState: (state) => void send({ type: 'state', state, restarts: runner?.restartCount ?? 0 }),
   });
   await platform?.close();
+  if (linux) await (await linux.catch(() => undefined))?.close();
   const exit = exitStatus(outcome);
   await send({
     type: 'outcome', kind: outcome.kind, exit, error: outcome.error?.message,

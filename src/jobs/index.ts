@@ -9,3 +9,4 @@ export { InstanceSocket, listInstances, stopInstance, runtimeDir, socketPath, ty
 export { runMaster, describeJob, type MasterOptions, type MasterResult, type MasterInfo, type JobDeclaration } from './master.js';
 export { XenstoreProxy, type XsProxyOptions } from './xs-proxy.js';
 export { SimHost, BACKEND_DOMID, type SimVbd } from './sim-host.js';
+export { XenHost, DOM0, type XenDeviceSpec, type XenHostOptions } from './xen-host.js';

@@ -51,8 +51,13 @@ export interface Job {
   readonly devices: Readonly<Record<string, string>>;
   /** openBlockDevice options per device name. */
   readonly deviceOptions?: Readonly<Record<string, OpenOptions>>;
-  /** Default `{ policy: 'never' }`. */
+  /** Default `{ policy: 'never' }`. Under a master it also decides whether a dead child is respawned. */
   readonly restart?: RestartPolicy;
+  /**
+   * The job maps other domains' grants (it runs a backend): under a master
+   * on real Xen its child is passed /dev/xen/gntdev too (default false).
+   */
+  readonly mapsForeignGrants?: boolean;
   /** Resolves once the job runs; a rejection is a crash. */
   start(ctx: JobContext): Promise<void> | void;
   /** Stop the running job (default: nothing beyond aborting ctx.signal). */
@@ -80,6 +85,7 @@ export function defineJob<J extends Job>(job: J): J {
     if (typeof spec !== 'string' || !spec.includes(':')) bad(`device ${name}: spec must be a string like memory:1MiB`);
   }
   checkRestart(job.restart ?? { policy: 'never' }, bad);
+  if (job.mapsForeignGrants !== undefined && typeof job.mapsForeignGrants !== 'boolean') bad('mapsForeignGrants must be a boolean');
   return job;
 }
 

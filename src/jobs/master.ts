@@ -3,7 +3,8 @@
  * child with a dropped user and group (no capabilities: the kernel clears
  * them when a root process sets a non-zero uid, and libuv drops the
  * supplementary groups), and hands it its resources only as descriptors and
- * through a xenstore proxy (child-plan.ts has the fd layout):
+ * through a xenstore proxy (child-plan.ts has the fd layout,
+ * child-session.ts spawns and releases one child):
  *
  *  - `file:` devices: the master opens the file (as root) and passes the
  *    descriptor; the child could not open it itself;
@@ -12,89 +13,103 @@
  *    (slot in the pool directory, vbd directories), passes the pool memfd
  *    and an event-channel link, and runs the xenstore proxy allowing only
  *    that domain's device directories;
+ *  - `xen:` devices on real Xen (no `sim`; xen-host.ts): the master creates
+ *    each vbd on the kernel's blkback (a loop device over its backing file),
+ *    opens /dev/xen/evtchn, gntalloc (and gntdev for a job that maps grants)
+ *    and passes the descriptors, and runs the proxy over a connection of its
+ *    own to dom0's xenstored;
  *  - other specs (`memory:`) the child opens itself.
  *
- * When the child exits, however it exits, the master releases what it held:
- * the proxy connection (xenstored drops its watches and transactions), the
- * event-channel link (backend ports unbound), the domain (ports, mappings,
- * grants reclaimed by the hypervisor), and the vbds with their blkbacks.
+ * When the child exits, however it exits, the master releases what it held.
+ * A child that dies without reporting an outcome while its job was starting
+ * or running is respawned as the job's restart policy says (the same policy,
+ * table and restart count as restarts inside the child: one budget over the
+ * job's life); when the policy gives up the result is JobExit.ChildDied with
+ * a JobError `child`.
+ *
+ *   child state (reported)   the child dies              master
+ *   starting / running  ──── Crashed|StartFailed ──►  backoff ── RetryDue ──► respawn (starting)
+ *                                                        └──── GiveUp ───► stopping ─► stopped, exit 7
+ *   idle / opening      ──── (refused by the table) ──────────────────────► exit 7, no respawn
  */
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { closeSync, constants, openSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { openBlockDevice, parseSpec } from '../block/registry.js';
+import type { BlockDevice } from '../block/types.js';
 import { parseVdev } from '../block/vdev.js';
 import { UnsupportedError } from '../errors.js';
-import { ForeignEventChannels } from '../sim/evtchn-socket.js';
-import { createPoolFile, type PoolFile } from '../native/pool-file.js';
-import type { DomId } from '../platform/types.js';
-import { compiledModule } from '../util/compiled.js';
-import { socketTransport } from '../xenstore/transport/socket.js';
-import { FD_EVTCHN, FD_FIRST_FILE, FD_POOL, FD_XENSTORE, type ChildMessage, type ChildPlan, type DevicePlan, type MasterMessage } from './child-plan.js';
+import { createPoolFile } from '../native/pool-file.js';
+import { type ChildMessage, type DevicePlan, FD_FIRST_FILE } from './child-plan.js';
+import { startChild, type ChildSession, type ChildSetup, type MasterInfo } from './child-session.js';
 import { JobError } from './errors.js';
 import { JobExit } from './exit.js';
 import { InstanceSocket, type InstanceStatus } from './instances.js';
-import { defineJob, type Job } from './job.js';
-import { BACKEND_DOMID, SimHost } from './sim-host.js';
-import { JobState } from './state.js';
-import { XenstoreProxy } from './xs-proxy.js';
+import { defineJob, restartDelay, type Job } from './job.js';
+import { SimHost } from './sim-host.js';
+import { JobEvent, JobState, nextState } from './state.js';
+import type { XenDeviceSpec } from './xen-host.js';
+import { spawn } from 'node:child_process';
+import { compiledModule } from '../util/compiled.js';
+
+export type { MasterInfo } from './child-session.js';
 
 /** What the master needs to know of a job: its declarations, not its code. */
-export type JobDeclaration = Pick<Job, 'name' | 'devices' | 'deviceOptions'>;
+export type JobDeclaration = Pick<Job, 'name' | 'devices' | 'deviceOptions' | 'restart' | 'mapsForeignGrants'>;
 
 export interface MasterOptions {
   readonly name: string;
   /** Absolute path of the job module (the child imports it; it must be readable by `uid`). */
   readonly modulePath: string;
-  /** The job's declared devices (describeJob reads them without running the module as root). */
+  /** The job's declared devices and restart policy (describeJob reads them without running the module as root). */
   readonly job: JobDeclaration;
   readonly uid: number;
   readonly gid: number;
   /** Serve `xen:` devices on a simulation; each is backed by `backing(name)` (a registry spec). */
   readonly sim?: { readonly backing: (device: string) => string };
+  /**
+   * Without `sim`, `xen:` devices are real Xen: each needs a backing
+   * `file:PATH` (a file, served through a loop device, or a block device)
+   * for the kernel's blkback in dom0.
+   */
+  readonly xen?: { readonly backing: (device: string) => string | undefined };
   /** Runtime folder for the control socket; omit for none. */
   readonly runtimeDir?: string;
   readonly stopTimeoutMs?: number;
   readonly log?: (line: string) => void;
   /** Stop on SIGTERM/SIGINT (default true). */
   readonly signals?: boolean;
-  /** Told once the child runs (tests look at its /proc status). */
-  readonly onChild?: (child: ChildProcess, info: MasterInfo) => void;
-  /** Told after the child exited and what it held was released, before the simulation stops. */
+  /** Aborting it stops the job, as SIGTERM would. */
+  readonly signal?: AbortSignal;
+  /** Told each time a child runs (tests look at its /proc status). */
+  readonly onChild?: (child: ChildSession['child'], info: MasterInfo) => void;
+  /** Told after each child exited and what it held was released, before the simulation stops. */
   readonly onReleased?: (info: MasterInfo) => Promise<void> | void;
-}
-
-/** What the master set up, for tests and `list`. */
-export interface MasterInfo {
-  readonly sim?: SimHost;
-  readonly domid?: DomId;
-  readonly proxy?: XenstoreProxy;
-  readonly link?: ForeignEventChannels;
 }
 
 export interface MasterResult {
   readonly exit: JobExit;
-  /** The outcome the child reported, if it lived to report one. */
+  /** The outcome the last child reported, if it lived to report one. */
   readonly reported?: Extract<ChildMessage, { type: 'outcome' }>;
-  /** How the child ended. */
+  /** How the last child ended. */
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
+  /** Restarts made over the job's life (in a child, and respawns of children). */
+  readonly restarts: number;
+  /** Children respawned after dying. */
+  readonly respawns: number;
+  /** Why it ended, when a child died and was not (or no more) respawned: reason `child`. */
+  readonly error?: JobError;
 }
 
-
-/** Run `opts.job` in an unprivileged child; resolves after the child exited and everything is released. */
+/** Run `opts.job` in an unprivileged child; resolves after the last child exited and everything is released. */
 export async function runMaster(opts: MasterOptions): Promise<MasterResult> {
   const log = (line: string): void => opts.log?.(`${opts.name}: ${line}`);
   const undo: Array<() => Promise<unknown> | unknown> = [];
-  const runUndo = async (): Promise<void> => {
-    for (const f of undo.splice(0).reverse()) {
-      try { await f(); } catch (err) { log(`release: ${(err as Error).message}`); }
-    }
-  };
   try {
     return await runMasterInner(opts, log, undo);
   } finally {
-    await runUndo();
+    for (const f of undo.splice(0).reverse()) {
+      try { await f(); } catch (err) { log(`release: ${(err as Error).message}`); }
+    }
   }
 }
 
@@ -102,17 +117,21 @@ async function runMasterInner(opts: MasterOptions, log: (l: string) => void, und
   // The control socket and signals come first: a name already in use fails
   // before anything is opened, and a stop that arrives before the child
   // runs is handed to it with its plan.
-  let current: ChildProcess | undefined;
+  let current: ChildSession | undefined;
   let stopAsked = false;
-  let state: string = JobState.Idle;
+  let wakeBackoff: (() => void) | undefined;
+  let state: JobState = JobState.Idle;
   let restarts = 0;
-  let reported: Extract<ChildMessage, { type: 'outcome' }> | undefined;
-  const tell = (m: MasterMessage): void => { if (current?.connected) current.send(m); };
-  const stop = (): void => { log('stop requested'); stopAsked = true; tell({ type: 'stop' }); };
+  const stop = (): void => {
+    log('stop requested');
+    stopAsked = true;
+    if (current?.child.connected) current.child.send({ type: 'stop' });
+    wakeBackoff?.();
+  };
   const startedAt = Date.now();
   const status = (): InstanceStatus => ({
     name: opts.name, pid: process.pid, devices: opts.job.devices, state, startedAt, restarts,
-    child: current?.pid !== undefined ? { pid: current.pid, uid: opts.uid, gid: opts.gid } : undefined,
+    child: current?.child.pid !== undefined ? { pid: current.child.pid, uid: opts.uid, gid: opts.gid } : undefined,
   });
   const control = opts.runtimeDir !== undefined ? await InstanceSocket.listen(opts.runtimeDir, opts.name, { status, stop }) : undefined;
   if (control) undo.push(() => control.close());
@@ -121,13 +140,72 @@ async function runMasterInner(opts: MasterOptions, log: (l: string) => void, und
     process.on('SIGINT', stop);
     undo.push(() => { process.off('SIGTERM', stop); process.off('SIGINT', stop); });
   }
+  if (opts.signal) {
+    if (opts.signal.aborted) stopAsked = true;
+    opts.signal.addEventListener('abort', stop, { once: true });
+    undo.push(() => opts.signal!.removeEventListener('abort', stop));
+  }
 
+  const setup = await prepare(opts, log, undo);
+  const policy = opts.job.restart ?? { policy: 'never' };
+  let respawns = 0;
+  for (;;) {
+    let reported: Extract<ChildMessage, { type: 'outcome' }> | undefined;
+    current = await startChild(setup, restarts, (m: ChildMessage) => {
+      if (m?.type === 'state') { state = String(m.state) as JobState; restarts = Number(m.restarts) || 0; }
+      else if (m?.type === 'outcome') reported = m;
+    });
+    const session = current;
+    if (stopAsked && session.child.connected) session.child.send({ type: 'stop' });
+    opts.onChild?.(session.child, session.info);
+    const { code, signal } = await session.exited.finally(() => session.release());
+    log(`child ${session.child.pid} exited (${signal ?? `code ${code}`})`);
+    await opts.onReleased?.(session.info);
+    current = undefined;
+    if (reported !== undefined && code === reported.exit) {
+      return { exit: reported.exit as JobExit, reported, code, signal, restarts: reported.restarts, respawns };
+    }
+    // Died without an outcome: the same table and policy as a crash inside the child.
+    const how = signal ?? `exit code ${code}`;
+    const crashed = nextState(state, state === JobState.Starting ? JobEvent.StartFailed : JobEvent.Crashed);
+    const delay = crashed === JobState.Backoff && !stopAsked ? restartDelay(policy, restarts + 1) : undefined;
+    if (delay === undefined) {
+      const why = crashed !== JobState.Backoff ? `while ${state}` : stopAsked ? 'while stopping'
+        : restarts > 0 ? `after ${restarts} restart(s); the restart policy allows no more` : 'and its restart policy allows no restart';
+      if (crashed === JobState.Backoff) state = nextState(JobState.Backoff, JobEvent.GiveUp)!;
+      state = nextState(state, JobEvent.Stopped) ?? state;
+      const error = new JobError('child', `the job child died (${how}) without reporting an outcome ${why}`);
+      log(error.message);
+      return { exit: JobExit.ChildDied, reported, code, signal, restarts, respawns, error };
+    }
+    state = JobState.Backoff;
+    restarts++;
+    log(`child died (${how}); respawn ${restarts} in ${delay} ms`);
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => { wakeBackoff = undefined; resolve(); }, delay);
+      wakeBackoff = () => { clearTimeout(t); wakeBackoff = undefined; resolve(); };
+    });
+    if (stopAsked) {
+      // Stopped while no child ran: nothing of the job is left to stop.
+      state = nextState(nextState(state, JobEvent.StopRequested)!, JobEvent.Stopped)!;
+      return { exit: JobExit.Ok, code, signal, restarts, respawns };
+    }
+    state = nextState(state, JobEvent.RetryDue)!;
+    respawns++;
+  }
+}
+
+/**
+ * What outlives each child: the file devices' descriptors, the simulation
+ * with its backing devices, or the real-Xen device list. Anything that
+ * cannot be had is a JobError `open-failed` naming the device, before a
+ * child is spawned.
+ */
+async function prepare(opts: MasterOptions, log: (l: string) => void, undo: Array<() => unknown>): Promise<ChildSetup> {
   const devices: Record<string, DevicePlan> = {};
-  // Descriptors of file devices: ours until the child has its copies.
   const fileFds: number[] = [];
-  const closeFileFds = (): void => { for (const fd of fileFds.splice(0)) closeSync(fd); };
-  undo.push(closeFileFds);
-  const xenDevices: Array<{ name: string; spec: string; devid: number }> = [];
+  undo.push(() => { for (const fd of fileFds.splice(0)) closeSync(fd); });
+  const xenDevices: Array<{ name: string; devid: number; readOnly: boolean }> = [];
   for (const [name, spec] of Object.entries(opts.job.devices)) {
     const { flavour, target } = parseSpec(spec);
     const o = opts.job.deviceOptions?.[name] ?? {};
@@ -142,96 +220,42 @@ async function runMasterInner(opts: MasterOptions, log: (l: string) => void, und
       devices[name] = { kind: 'fd', spec, fd: FD_FIRST_FILE + fileFds.length, path: target, readOnly, sectorSize: o.sectorSize };
       fileFds.push(fd);
     } else if (flavour === 'xen') {
-      if (!opts.sim) {
-        throw new JobError('open-failed', `device ${name} (${spec}): xen devices for an unprivileged child are only served on the simulation here (--sim); passing /dev/xen descriptors to a child is not implemented`, { device: name, cause: new UnsupportedError('xen devices in a child need --sim') });
-      }
       const devid = parseVdev(target, 'spec');
-      devices[name] = { kind: 'xen-sim', spec, devid };
-      xenDevices.push({ name, spec, devid });
+      devices[name] = { kind: opts.sim ? 'xen-sim' : 'xen', spec, devid };
+      xenDevices.push({ name, devid, readOnly: o.readOnly === true });
     } else {
       devices[name] = { kind: 'spec', spec };
     }
   }
-
-  // The simulation, when there are xen devices: the child becomes domain `domid`.
-  let sim: SimHost | undefined;
-  let domid: DomId | undefined;
-  let pool: PoolFile | undefined;
-  if (xenDevices.length > 0) {
-    sim = SimHost.start();
-    undo.push(() => sim!.stop());
-    const dom = sim.hypervisor.createDomain(`job-${opts.name}`);
-    domid = dom.domid;
-    // Released when the child is gone (see `release` below) — or here on a failed start.
-    undo.push(() => (sim!.hypervisor.liveDomains().includes(domid!) ? sim!.hypervisor.destroyDomain(domid!) : undefined));
-    for (const d of xenDevices) {
-      const backing = await openBlockDevice(opts.sim!.backing(d.name));
-      await sim.serve(domid, d.devid, backing);
-    }
-    pool = createPoolFile(sim.hypervisor.layout);
-    undo.push(() => pool!.close());
-  }
-
-  const stdio: StdioOptions = [
-    'ignore', 'inherit', 'inherit', 'ipc',
-    sim ? 'pipe' : 'ignore', sim ? 'pipe' : 'ignore', pool ? pool.fd : 'ignore',
-    ...fileFds,
-  ];
-  const child = spawn(process.execPath, [compiledModule(import.meta.url, 'jobs/child-main.js')], {
-    stdio, uid: opts.uid, gid: opts.gid, cwd: '/', env: childEnv(),
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-  const spawnError = new Promise<never>((_, reject) => child.once('error', (err) => reject(new JobError('child', `cannot start the job child as uid ${opts.uid}: ${err.message}`, { cause: err }))));
-  spawnError.catch(() => undefined);
-  // The child has its own copies now (or never will).
-  closeFileFds();
-
-  let proxy: XenstoreProxy | undefined;
-  let link: ForeignEventChannels | undefined;
-  const pipes = child.stdio as unknown as Array<Socket | null>;
-  if (sim && domid !== undefined) {
-    const paths = xenDevices.map((d) => sim!.pathsOf(domid!, d.devid));
-    proxy = new XenstoreProxy(socketTransport(pipes[FD_XENSTORE]!), sim.xenstored, {
-      domid, allow: paths.flatMap((p) => [p.frontend, p.backend]), log: (l) => log(l),
-    });
-    link = new ForeignEventChannels(pipes[FD_EVTCHN]!, BACKEND_DOMID, domid);
-    sim.backend.evtchn.attach(link);
-  }
-  const info: MasterInfo = { sim, domid, proxy, link };
-
-  child.on('message', (m: ChildMessage) => {
-    if (m?.type === 'state') { state = String(m.state); restarts = Number(m.restarts) || 0; }
-    else if (m?.type === 'outcome') reported = m;
-  });
-  current = child;
-
-  const plan: ChildPlan = {
-    type: 'plan', name: opts.name, module: opts.modulePath, devices, stopTimeoutMs: opts.stopTimeoutMs,
-    sim: sim && domid !== undefined
-      ? { domid, backendDomid: BACKEND_DOMID, poolPages: sim.hypervisor.layout.poolPages, scratchBytes: sim.hypervisor.layout.scratchBytes }
-      : undefined,
+  const base = {
+    name: opts.name, modulePath: opts.modulePath, uid: opts.uid, gid: opts.gid, env: childEnv(),
+    devices, fileFds, stopTimeoutMs: opts.stopTimeoutMs, log,
   };
-  tell(plan);
-  if (stopAsked) tell({ type: 'stop' });
-  opts.onChild?.(child, info);
-
-  const { code, signal } = await Promise.race([exited, spawnError]);
-  log(`child ${child.pid} exited (${signal ?? `code ${code}`})`);
-  // Release what the child held, whatever way it ended: its xenstore
-  // connection (watches, transactions), its event-channel link (the
-  // backend's ports become unbound), then its domain (grants, mappings).
-  // Order: the blkbacks serving it stop (unmapping its grants) while their
-  // ports still exist on the link (dead peer: unbound, but closable), then
-  // the link goes, then the domain, whose slot is then free (nothing mapped).
-  proxy?.close();
-  if (sim && domid !== undefined) await sim.releaseFrontend(domid);
-  link?.dispose();
-  if (sim && domid !== undefined && sim.hypervisor.liveDomains().includes(domid)) await sim.hypervisor.destroyDomain(domid);
-  await opts.onReleased?.(info);
-  const exit = reported !== undefined && code === reported.exit ? (reported.exit as JobExit) : JobExit.ChildDied;
-  return { exit, reported, code, signal };
+  if (xenDevices.length === 0) return base;
+  if (opts.sim) {
+    const host = SimHost.start();
+    undo.push(() => host.stop());
+    const disks: Array<{ devid: number; backing: BlockDevice }> = [];
+    // Each child's release stopped the blkbacks serving them; closed before the machine stops.
+    undo.push(async () => {
+      for (const d of disks.reverse()) {
+        await d.backing.flush().catch(() => undefined);
+        await d.backing.disconnect().catch(() => undefined);
+      }
+    });
+    for (const d of xenDevices) disks.push({ devid: d.devid, backing: await openBlockDevice(opts.sim.backing(d.name)) });
+    const pool = createPoolFile(host.hypervisor.layout);
+    undo.push(() => pool.close());
+    return { ...base, sim: { host, pool, disks } };
+  }
+  const specs: XenDeviceSpec[] = xenDevices.map((d) => {
+    const backing = opts.xen?.backing(d.name);
+    if (backing === undefined) {
+      throw new JobError('open-failed', `device ${d.name} (${opts.job.devices[d.name]}): a real xen: device for a job child needs a backing (--backing ${d.name}=file:PATH, a file or a block device the master serves through the kernel's blkback), or --sim`, { device: d.name, cause: new UnsupportedError('real xen device without a backing') });
+    }
+    return { name: d.name, devid: d.devid, backing, readOnly: d.readOnly };
+  });
+  return { ...base, xen: { devices: specs, gntdev: opts.job.mapsForeignGrants === true } };
 }
 
 /** A child's environment: PATH, LANG, and the XENPV_* settings jobs read. */

@@ -13,6 +13,8 @@ export interface RunJobOptions extends RunnerOptions {
   readonly runtimeDir?: string;
   /** Stop on SIGTERM and SIGINT (default true). */
   readonly signals?: boolean;
+  /** Aborting it stops the job, as SIGTERM would. */
+  readonly signal?: AbortSignal;
   /** Called once the runner exists (tests, the child's state reports). */
   readonly onRunner?: (runner: JobRunner) => void;
 }
@@ -32,9 +34,14 @@ export async function runJob(job: Job, opts: RunJobOptions): Promise<JobOutcome>
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   }
+  opts.signal?.addEventListener('abort', onSignal, { once: true });
   try {
-    return await runner.run();
+    const done = runner.run();
+    // After run(): a stop is refused while the runner is still idle.
+    if (opts.signal?.aborted) runner.stop();
+    return await done;
   } finally {
+    opts.signal?.removeEventListener('abort', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     await control?.close();

@@ -29,6 +29,11 @@ export interface RunnerOptions {
   readonly log?: (line: string) => void;
   /** Time allowed for the job's stop(), and separately for each device's flush and disconnect (default 10000). */
   readonly stopTimeoutMs?: number;
+  /**
+   * Restarts already made for this job by earlier processes (a master
+   * respawning its child): they count against the same restart policy.
+   */
+  readonly restartsBefore?: number;
   /** Called after every state change. */
   readonly onState?: (state: JobState, previous: JobState) => void;
 }
@@ -50,7 +55,7 @@ export class JobRunner {
   private readonly devices = new Map<string, WatchedDevice>();
   private opening: Promise<void> = Promise.resolve();
   private run_: Run | undefined;
-  private restarts = 0;
+  private restarts: number;
   private timer: NodeJS.Timeout | undefined;
   private outcome: { kind: OutcomeKind; error?: Error } | undefined;
   private failedDevice: string | undefined;
@@ -61,6 +66,7 @@ export class JobRunner {
 
   constructor(readonly job: Job, private readonly opts: RunnerOptions) {
     this.done = new Promise((resolve) => { this.resolveDone = resolve; });
+    this.restarts = opts.restartsBefore ?? 0;
   }
 
   get state(): JobState { return this.current; }

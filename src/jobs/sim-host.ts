@@ -103,16 +103,17 @@ export class SimHost {
   /**
    * The frontend domain is gone: stop the blkbacks serving it (they unmap
    * its grants) and remove its vbd directories, as the toolstack does when a
-   * domain dies. The backing devices are flushed and closed.
+   * domain dies. The backing devices are flushed and closed, unless
+   * `keepBacking` (the caller serves them again to a respawned frontend).
    */
-  async releaseFrontend(frontendDomid: DomId): Promise<void> {
+  async releaseFrontend(frontendDomid: DomId, opts: { keepBacking?: boolean } = {}): Promise<void> {
     const mine = this.vbds.filter((v) => v.frontendDomid === frontendDomid);
     for (const v of mine.reverse()) {
       this.vbds.splice(this.vbds.indexOf(v), 1);
       await v.blkback.stop().catch(() => undefined);
       await destroyVbd(this.dom0.xenstore, v.paths).catch(() => undefined);
       await v.backing.flush().catch(() => undefined);
-      await v.backing.disconnect().catch(() => undefined);
+      if (!opts.keepBacking) await v.backing.disconnect().catch(() => undefined);
     }
   }
 

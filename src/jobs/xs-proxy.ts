@@ -4,8 +4,11 @@
  * (src/xenstore/wire.ts), forwards a request only if every path it names
  * lies inside the child's own device directories, and answers anything else
  * itself with XS_ERROR `EACCES` (logged). Replies and watch events from
- * xenstored go back unchanged. Upstream, the child is a connection of its
- * own domid, so xenstored's permissions apply as well.
+ * xenstored go back unchanged. Upstream is a connection of the child's own:
+ * on the simulation one of its own domid (so xenstored's permissions apply
+ * as well), on real Xen one the master opened to dom0's xenstored (the
+ * allow list is then the only limit). Closing it makes xenstored drop the
+ * child's watches and transactions.
  *
  * ```
  *  child ──socket──► XsParser ─► allowed? ──yes──► xenstored (as dom<N>)
@@ -47,10 +50,17 @@ export class XenstoreProxy {
   /** Requests refused so far (tests, logs). */
   refused = 0;
 
-  constructor(private readonly child: XsTransport, xenstored: XenstoreServer, private readonly opts: XsProxyOptions) {
-    const [ours, theirs] = createChannelPair();
+  /** `upstream`: our xenstored (a connection of `opts.domid` is made), or a connection to a real one. */
+  constructor(private readonly child: XsTransport, upstream: XenstoreServer | XsTransport, private readonly opts: XsProxyOptions) {
+    let ours: XsTransport;
+    if (isServer(upstream)) {
+      let theirs: XsTransport;
+      [ours, theirs] = createChannelPair();
+      upstream.attachTransport(theirs, opts.domid);
+    } else {
+      ours = upstream;
+    }
     this.upstream = ours;
-    xenstored.attachTransport(theirs, opts.domid);
     ours.onData((chunk) => { if (!this.closed) child.send(chunk); });
     ours.onClose(() => this.close());
     child.onData((chunk) => this.fromChild(chunk));
@@ -110,6 +120,10 @@ export class XenstoreProxy {
   private log(line: string): void {
     this.opts.log?.(`xenstore proxy (dom${this.opts.domid}): ${line}`);
   }
+}
+
+function isServer(u: XenstoreServer | XsTransport): u is XenstoreServer {
+  return typeof (u as Partial<XenstoreServer>).attachTransport === 'function';
 }
 
 function safe<T>(f: () => T): T | undefined {

@@ -134,4 +134,23 @@ describe('xenpv run / list / stop across processes', () => {
     expect(JSON.parse(sim.out)).toMatchObject({ kind: 'completed', exit: 0 });
     expect((await finish(['stop'], env)).code).toBe(2);
   });
+
+  it('run, list and stop share the command machinery: --help prints usage with the exit statuses (0), an unknown option is a usage error (2)', async () => {
+    const env = envFor();
+    const help = await finish(['run', '--help'], env);
+    expect(help.code).toBe(0);
+    expect(help.out).toMatch(/^usage: xenpv run <job module>/);
+    for (const flag of ['--name', '--sim', '--sim-size', '--backing', '--user', '--group', '--in-process', '--stop-timeout', '--json']) expect(help.out).toContain(flag);
+    expect(help.out).toContain('7 the job child died');
+    expect((await finish(['list', '--help'], env)).out).toMatch(/^usage: xenpv list/);
+    expect((await finish(['stop', '--help'], env)).out).toContain('1 no such instance');
+    for (const cmd of ['run', 'list', 'stop']) {
+      const bogus = await finish([cmd, '--bogus'], env);
+      expect(bogus.code, cmd).toBe(2);
+      expect(bogus.err).toContain(`xenpv ${cmd}:`);
+    }
+    expect((await finish(['run', COUNTER, '--in-process', '--stop-timeout', '0'], env)).code).toBe(2);
+    expect((await finish(['run', COUNTER, '--in-process', '--backing', 'nonsense'], env)).code).toBe(2);
+    expect((await finish(['stop', 'bad/name'], env)).code).toBe(2);
+  });
 });

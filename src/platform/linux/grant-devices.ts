@@ -43,11 +43,13 @@ export interface GrantDevices {
 const PAGE = 4096;
 
 /**
- * The real devices. `gntdevFd` is opened on first use by `openGntdev` (a
- * frontend never needs it); either may throw a typed error.
+ * The real devices. `gntdev` is a descriptor already open, or opened on
+ * first use by calling it (a frontend never needs it; it may throw a typed
+ * error). close() closes both.
  */
-export function grantDevicesOnFds(layout: SharedLayout, gntallocFd: number, openGntdev: () => number): GrantDevices {
-  let gntdevFd: number | undefined;
+export function grantDevicesOnFds(layout: SharedLayout, gntallocFd: number, gntdev_: number | (() => number)): GrantDevices {
+  let gntdevFd: number | undefined = typeof gntdev_ === 'number' ? gntdev_ : undefined;
+  const openGntdev = typeof gntdev_ === 'number' ? () => gntdev_ : gntdev_;
   const gntdev = (): number => (gntdevFd ??= openGntdev());
   return {
     allocAndMap(address, domid, count, writable) {

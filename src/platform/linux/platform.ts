@@ -9,14 +9,24 @@
  *
  * The shared memory is this process's own (createSharedLayout); its pool
  * pages are where granted and mapped pages get placed.
+ *
+ * `fds` instead of paths: a process without the right to open /dev/xen
+ * (a job child the privileged master spawned, src/jobs/master.ts) builds its
+ * platform from descriptors it inherited. Nothing is opened by path then:
+ *
+ *   openLinuxPlatform({ fds: { evtchn: 5, gntalloc: 6, xenstore: 4 }, domid: 0 })
+ *
+ * The platform owns the descriptors from then on: close() (or a failed
+ * open) closes them, and the kernel frees the ports and grants they held.
  */
-import { closeSync, existsSync, openSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, statSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { InvalidArgumentError, UnsupportedError } from '../../errors.js';
 import { XenstoreError } from '../../xenstore/errors.js';
 import { Arena, createSharedLayout, type MemoryPlan, type SharedLayout } from '../../memory/layout.js';
-import type { XenstoreClient } from '../../xenstore/client.js';
-import { connectXenstoreSocket, defaultSocketPath } from '../../xenstore/transport/socket.js';
+import { XenstoreClient } from '../../xenstore/client.js';
+import { connectXenstoreSocket, defaultSocketPath, socketTransport } from '../../xenstore/transport/socket.js';
 import { connectXenbusDevice, XENBUS_DEVICE } from '../../xenstore/transport/xenbus.js';
 import type { DomId, Platform } from '../types.js';
 import { evtchnDeviceOnFd } from './evtchn-device.js';
@@ -41,6 +51,21 @@ export interface LinuxPlatformOptions {
   xenstore?: 'socket' | 'xenbus' | string;
   /** Where the Xen devices are (default /dev/xen). */
   deviceDir?: string;
+  /** Already open descriptors to use instead of opening paths (see above); taken over. */
+  fds?: LinuxPlatformFds;
+  /** Our domain id, when known (skips reading the `domid` key, which a proxied xenstore may refuse). */
+  domid?: DomId;
+}
+
+export interface LinuxPlatformFds {
+  /** /dev/xen/evtchn, open O_RDWR. */
+  readonly evtchn: number;
+  /** /dev/xen/gntalloc, open O_RDWR. */
+  readonly gntalloc: number;
+  /** /dev/xen/gntdev, open O_RDWR; without it, mapping a peer's grants fails typed (a frontend never does). */
+  readonly gntdev?: number;
+  /** A connected stream socket speaking the xenstore wire protocol (else xenstore is reached as `xenstore` says). */
+  readonly xenstore?: number;
 }
 
 /** The Linux Platform, with `close()` to release devices and xenstore. */
@@ -57,8 +82,8 @@ function missing(path: string): UnsupportedError {
   );
 }
 
-/** open(O_RDWR) of a Xen device; a typed error saying what is wrong. */
-function openDevice(path: string): number {
+/** open(O_RDWR) of a Xen device; a typed error saying what is wrong (the master opens them for its children). */
+export function openXenDevice(path: string): number {
   try {
     return openSync(path, 'r+');
   } catch (cause) {
@@ -90,8 +115,42 @@ async function readDomid(xs: XenstoreClient): Promise<DomId> {
   return Number(text);
 }
 
+/** The descriptors given, checked: each an open character device (xenstore: a socket). */
+function checkFds(fds: LinuxPlatformFds): void {
+  if (typeof fds !== 'object' || fds === null) throw new InvalidArgumentError('fds', 'must be { evtchn, gntalloc, gntdev?, xenstore? }');
+  for (const key of ['evtchn', 'gntalloc', 'gntdev', 'xenstore'] as const) {
+    const fd = fds[key];
+    if (fd === undefined && (key === 'gntdev' || key === 'xenstore')) continue;
+    if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) {
+      throw new InvalidArgumentError(`fds.${key}`, `must be a file descriptor, got ${String(fd)}`);
+    }
+    let st;
+    try { st = fstatSync(fd); } catch (cause) {
+      throw new InvalidArgumentError(`fds.${key}`, `${fd} is not an open descriptor (${(cause as Error).message})`);
+    }
+    const ok = key === 'xenstore' ? st.isSocket() : st.isCharacterDevice();
+    if (!ok) throw new InvalidArgumentError(`fds.${key}`, `${fd} is not ${key === 'xenstore' ? 'a socket' : 'a character device'}`);
+  }
+}
+
 export async function openLinuxPlatform(opts: LinuxPlatformOptions = {}): Promise<LinuxPlatform> {
   if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('options', 'must be an object');
+  if (opts.domid !== undefined && (!Number.isInteger(opts.domid) || opts.domid < 0 || opts.domid >= 0x7ff0)) {
+    throw new InvalidArgumentError('domid', `must be a domain id in 0..32751, got ${String(opts.domid)}`);
+  }
+  if (opts.fds !== undefined) {
+    checkFds(opts.fds);
+    loadAddon();
+    const f = opts.fds;
+    const noGntdev = (): number => {
+      throw new UnsupportedError('no /dev/xen/gntdev descriptor was passed to this process (only a backend maps other domains\' grants)');
+    };
+    return assemble(opts, [f.evtchn, f.gntalloc, ...(f.gntdev !== undefined ? [f.gntdev] : [])], f.evtchn, f.gntalloc,
+      f.gntdev ?? noGntdev,
+      () => (f.xenstore !== undefined
+        ? new XenstoreClient(socketTransport(new Socket({ fd: f.xenstore, readable: true, writable: true })))
+        : connectXenstore(opts.xenstore, opts.deviceDir ?? XEN_DEVICE_DIR)));
+  }
   const dir = opts.deviceDir ?? XEN_DEVICE_DIR;
   if (typeof dir !== 'string' || dir.length === 0) throw new InvalidArgumentError('deviceDir', `must be a folder path, got ${typeof dir}`);
   const paths = { evtchn: join(dir, 'evtchn'), gntalloc: join(dir, 'gntalloc'), gntdev: join(dir, 'gntdev') };
@@ -101,21 +160,36 @@ export async function openLinuxPlatform(opts: LinuxPlatformOptions = {}): Promis
   loadAddon();
 
   const opened: number[] = [];
+  try {
+    opened.push(openXenDevice(paths.evtchn));
+    opened.push(openXenDevice(paths.gntalloc));
+  } catch (err) {
+    for (const fd of opened) closeSync(fd);
+    throw err;
+  }
+  return assemble(opts, opened, opened[0]!, opened[1]!, () => openXenDevice(paths.gntdev), () => connectXenstore(opts.xenstore, dir));
+}
+
+/**
+ * The platform over open evtchn and gntalloc descriptors (`opened`: every
+ * descriptor it now owns, closed again if this fails).
+ */
+async function assemble(
+  opts: LinuxPlatformOptions, opened: number[], evtchnFd: number, gntallocFd: number,
+  gntdev: number | (() => number), xenstoreOf: () => Promise<XenstoreClient> | XenstoreClient,
+): Promise<LinuxPlatform> {
   const cleanup: (() => unknown)[] = [];
   try {
-    const evtchnFd = openDevice(paths.evtchn);
-    opened.push(evtchnFd);
-    const gntallocFd = openDevice(paths.gntalloc);
-    opened.push(gntallocFd);
-    const xenstore = await connectXenstore(opts.xenstore, dir);
+    const xenstore = await xenstoreOf();
     cleanup.push(() => xenstore.close());
-    const domid = await readDomid(xenstore);
+    const domid = opts.domid ?? await readDomid(xenstore);
     const layout = opts.layout ?? createSharedLayout(opts.memory ?? {});
     const evtchn = new LinuxEventChannels(domid, evtchnDeviceOnFd(evtchnFd));
     opened.splice(opened.indexOf(evtchnFd), 1); // the event channels own it now
     cleanup.push(() => evtchn.dispose());
-    const grants = new LinuxGrantTable(domid, layout, grantDevicesOnFds(layout, gntallocFd, () => openDevice(paths.gntdev)));
-    opened.splice(opened.indexOf(gntallocFd), 1);
+    const grants = new LinuxGrantTable(domid, layout, grantDevicesOnFds(layout, gntallocFd, gntdev));
+    // The grant devices own gntalloc and, once opened or given, gntdev.
+    opened.splice(0);
     return {
       domid,
       memory: layout.memory,
