@@ -51,17 +51,22 @@ describe('xenpv lvm', () => {
     expect(lab.tryRun('vgck', 'vgcli').status).toBe(0);
   });
 
-  it('exits 2 with usage for bad arguments and 1 with the error code for a failure', () => {
+  it('exits 2 with usage for bad arguments and for a device that is not a PV, 1 for a failure, one line each', () => {
     expect(xenpv('create', 'x', pv.dev).status).toBe(2); // no size
     expect(xenpv('frobnicate', pv.dev).status).toBe(2);
     expect(xenpv('ls').status).toBe(2);
+    expect(xenpv('remove', 'x', '--size', '1MiB', pv.dev).status).toBe(2); // remove takes no size
     expect(xenpv('create', 'x', '--size', '3 parsecs', pv.dev).status).toBe(2);
     const big = xenpv('create', 'huge', '--size', '1GiB', pv.dev);
     expect(big.status).toBe(1);
-    expect(big.stderr).toContain('no-space');
+    expect(big.stderr).toMatch(/^xenpv lvm create: VG vgcli has \d+ free extents, 1024 needed\n$/);
+    // invalid-argument, as every command's bad input (tools/command.ts): exit 2.
     const notPv = xenpv('ls', 'memory:1MiB');
-    expect(notPv.status).toBe(1);
-    expect(notPv.stderr).toContain('invalid-argument');
+    expect(notPv.status).toBe(2);
+    expect(notPv.stderr).toContain('xenpv lvm ls: device: not an LVM2 physical volume');
+    expect(notPv.stderr).not.toMatch(/\n\s+at /);
+    expect(toolsLvs()).toEqual([]); // nothing was changed by the refused commands
     expect(xenpv('--help').status).toBe(0);
+    expect(xenpv('create', '--help').stdout).toContain('--extents N');
   });
 });

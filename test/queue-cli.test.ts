@@ -33,12 +33,37 @@ describe('xenpv queue', () => {
     expect(full.stderr).toContain('full');
   });
 
-  it('exits 1 on a device without a queue and 2 on usage errors', async () => {
+  it('a device without a queue is invalid-argument: exit 2, one line naming it (the convention of tools/command.ts)', async () => {
     const none = await fails('pop', 'memory:1MiB');
-    expect(none.code).toBe(1);
-    expect(none.stderr).toContain('holds no queue');
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/^xenpv queue pop: device: holds no queue \(.*\); format it first\n/);
+    expect(none.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('usage errors exit 2 before any device is opened', async () => {
     expect((await fails('frobnicate', 'memory:1MiB')).code).toBe(2);
     expect((await fails('pop')).code).toBe(2);
     expect((await fails('fill', 'memory:1MiB', '--start', 'x', '--count', '1')).code).toBe(2);
+    const noCount = await fails('fill', 'memory:1MiB', '--start', '0');
+    expect(noCount.code).toBe(2);
+    expect(noCount.stderr).toContain('--count: is required');
+    expect((await fails('bench', '--seconds', '0')).code).toBe(2);
+    expect((await fails('pop', 'nosuchflavour:x')).code).toBe(2);
+  });
+
+  it('takes a plain path as file:PATH, as attach and dd do', async () => {
+    const d = await mkdtemp(join(tmpdir(), 'xenpv-qcli-'));
+    dirs.push(d);
+    const path = join(d, 'plain.img');
+    await xenpv('format', path, '--data-sectors', '64');
+    await xenpv('push', path, 'one');
+    expect((await xenpv('pop', `file:${path}`)).stdout).toBe('one\n');
+  });
+
+  it('xen: is understood (here: no Xen, exit 1 saying so), not an unregistered flavour', async () => {
+    const r = await fails('pop', 'xen:xvdb');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('no Xen here');
+    expect(r.stderr).not.toContain('not registered');
   });
 });

@@ -91,7 +91,7 @@ function usage(): string {
   const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
   return [
     'usage: xenpv <command> [options]',
-    '       xenpv --version | --help',
+    '       xenpv -V | --version,  xenpv -h | --help | help',
     '',
     'commands:',
     ...rows,

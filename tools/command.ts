@@ -13,7 +13,10 @@
  *        library refused as invalid-argument (a bad device spec)
  *   130  interrupted by SIGINT (143 SIGTERM), after cleaning up
  *
- * A command module exports `main = defineCommand(spec, handler)`.
+ * A command module exports `main = defineCommand(spec, handler)`; a command
+ * with subcommands (`xenpv queue format|push|...`) exports
+ * `main = defineGroup({ name, description, commands: { format, push } })`
+ * over subcommands made by defineCommand, named `queue format`, ...
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -43,9 +46,24 @@ type Value<S extends OptionSpec> = S['type'] extends 'boolean'
   : (S['multiple'] extends true ? string[] : string);
 export type Values<O extends OptionTable> = { [K in keyof O]: O[K] extends { default: unknown } ? Value<O[K]> : Value<O[K]> | undefined };
 
+/**
+ * A program other than the xenpv CLI that uses this machinery (the lab
+ * harness): `name` starts its messages, `invoke` is how a user runs it.
+ */
+export interface Program {
+  readonly name: string;
+  readonly invoke: string;
+}
+
+const XENPV: Program = { name: 'xenpv', invoke: 'xenpv' };
+
 export interface CommandSpec<O extends OptionTable> {
   /** As typed: `demo`, `xenstore read`. */
   readonly name: string;
+  /** One line for the command list of its group (`xenpv queue --help`). */
+  readonly summary?: string;
+  /** Default: the xenpv CLI. */
+  readonly program?: Program;
   /** After the name in the usage line: `[options] <device>`. */
   readonly synopsis: string;
   /** What it does, a paragraph or two (already wrapped). */
@@ -130,8 +148,19 @@ export function version(): string {
   return (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-function allOptions(spec: CommandSpec<OptionTable>): OptionTable {
+/** Every option the command's parser accepts: its own, --json/--quiet if it reports, --help, --version. */
+export function allOptions(spec: CommandSpec<OptionTable>): OptionTable {
   return { ...spec.options, ...(spec.reports ? REPORTING : {}), ...COMMON };
+}
+
+/** `xenpv queue format` (or `xen-vm run`): what messages start with. */
+function label(program: Program, name: string): string {
+  return name === '' ? program.name : `${program.name} ${name}`;
+}
+
+/** `xenpv queue format` (or `npm run xen-vm -- run`): what the user types. */
+function invocation(program: Program, name: string): string {
+  return name === '' ? program.invoke : `${program.invoke} ${name}`;
 }
 
 export function helpText(spec: CommandSpec<OptionTable>): string {
@@ -140,23 +169,29 @@ export function helpText(spec: CommandSpec<OptionTable>): string {
     const dflt = o.default !== undefined && o.type === 'string' ? ` (default ${o.default})` : '';
     return `  ${flag.padEnd(24)} ${o.help}${dflt}`;
   });
-  return [`usage: xenpv ${spec.name} ${spec.synopsis}`.trimEnd(), '', spec.description, '', 'options:', ...rows,
+  return [`usage: ${invocation(spec.program ?? XENPV, spec.name)} ${spec.synopsis}`.trimEnd(), '', spec.description, '', 'options:', ...rows,
     ...(spec.epilogue ? ['', spec.epilogue] : [])].join('\n');
 }
 
 /** Turns a thrown error into one message on stderr and an exit code. The one place that does. */
 export function reportError(name: string, err: unknown, stderr: { write(s: string): unknown } = process.stderr): number {
+  return report(XENPV, name, err, stderr);
+}
+
+function report(program: Program, name: string, err: unknown, stderr: { write(s: string): unknown } = process.stderr): number {
+  const who = label(program, name);
+  const hint = `\nrun '${invocation(program, name)} --help' for usage`;
   if (err instanceof XenpvError) {
     const usage = err.code === 'invalid-argument';
-    stderr.write(`xenpv ${name}: ${err.message}${usage ? `\nrun 'xenpv ${name} --help' for usage` : ''}\n`);
+    stderr.write(`${who}: ${err.message}${usage ? hint : ''}\n`);
     return usage ? EXIT_USAGE : EXIT_FAILURE;
   }
   const code = (err as { code?: unknown })?.code;
   if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
-    stderr.write(`xenpv ${name}: ${(err as Error).message}\nrun 'xenpv ${name} --help' for usage\n`);
+    stderr.write(`${who}: ${(err as Error).message}${hint}\n`);
     return EXIT_USAGE;
   }
-  stderr.write(`xenpv ${name}: internal error (a bug, please report it): ${err instanceof Error ? err.stack : String(err)}\n`);
+  stderr.write(`${who}: internal error (a bug, please report it): ${err instanceof Error ? err.stack : String(err)}\n`);
   return EXIT_FAILURE;
 }
 
@@ -184,8 +219,9 @@ export function intOption(name: string, v: string | undefined, min = 0, max = Nu
 export function defineCommand<O extends OptionTable>(
   spec: CommandSpec<O>,
   handler: (ctx: Context<O>) => Promise<number>,
-): (argv: string[]) => Promise<number> {
-  return async (argv) => {
+): CommandMain {
+  const program = spec.program ?? XENPV;
+  const main = async (argv: string[]): Promise<number> => {
     const table = allOptions(spec as CommandSpec<OptionTable>);
     let values: Record<string, unknown>;
     let positionals: string[];
@@ -194,7 +230,7 @@ export function defineCommand<O extends OptionTable>(
       const config = Object.fromEntries(Object.entries(table).map(([k, { help: _h, arg: _a, ...o }]) => [k, o]));
       ({ values, positionals } = parseArgs({ args: argv, options: config as never, strict: true, allowPositionals: true }));
     } catch (err) {
-      return reportError(spec.name, err);
+      return report(program, spec.name, err);
     }
     if (values.help) {
       process.stdout.write(helpText(spec as CommandSpec<OptionTable>) + '\n');
@@ -207,7 +243,7 @@ export function defineCommand<O extends OptionTable>(
     const { min, max } = spec.positionals ?? { min: 0, max: 0 };
     if (positionals.length < min || positionals.length > max) {
       const what = positionals.length > max ? `unexpected argument '${positionals[max]}'` : 'missing argument';
-      return reportError(spec.name, usageError('arguments', `${what} (usage: xenpv ${spec.name} ${spec.synopsis})`));
+      return report(program, spec.name, usageError('arguments', `${what} (usage: ${invocation(program, spec.name)} ${spec.synopsis})`));
     }
     const out = createOutput(values.json === true, values.quiet === true);
     const controller = new AbortController();
@@ -224,13 +260,77 @@ export function defineCommand<O extends OptionTable>(
       return await handler({ values: values as Values<O>, positionals, out, signal: controller.signal });
     } catch (err) {
       if (caught) {
-        process.stderr.write(`xenpv ${spec.name}: interrupted by ${caught}, cleaned up\n`);
+        process.stderr.write(`${label(program, spec.name)}: interrupted by ${caught}, cleaned up\n`);
         return EXIT_SIGNAL[caught]!;
       }
-      return reportError(spec.name, err);
+      return report(program, spec.name, err);
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
+  };
+  const command = Object.assign(main, { spec: spec as CommandSpec<OptionTable> });
+  DEFINED.push(command);
+  return command;
+}
+
+/** A command's `main(argv)`, with the spec it was made from. */
+export type CommandMain = ((argv: string[]) => Promise<number>) & { readonly spec: CommandSpec<OptionTable> };
+
+const DEFINED: CommandMain[] = [];
+
+/** Every command defined so far in this process (those of the modules loaded): what test/cli-help checks. */
+export function definedCommands(): readonly CommandMain[] {
+  return DEFINED;
+}
+
+export interface GroupSpec {
+  /** As typed: `queue`. */
+  readonly name: string;
+  /** What the group is for, shown above its command list. */
+  readonly description: string;
+  /** Subcommands by the word that picks them, each made by defineCommand and named `<group> <word>`. */
+  readonly commands: Record<string, CommandMain>;
+  readonly epilogue?: string;
+}
+
+export function groupHelpText(group: GroupSpec): string {
+  const words = Object.keys(group.commands);
+  const rows = Object.entries(group.commands).map(([word, c]) => {
+    const left = `  ${word} ${c.spec.synopsis.split('\n')[0]}`;
+    const summary = c.spec.summary ?? c.spec.description.split('\n')[0]!;
+    return left.length < 38 ? `${left.padEnd(38)} ${summary}` : `${left}\n${' '.repeat(39)}${summary}`;
+  });
+  return [`usage: xenpv ${group.name} <${words.join('|')}> [options] ...`, '', group.description, '', 'commands:', ...rows, '',
+    `run 'xenpv ${group.name} <command> --help' for a command's options`, ...(group.epilogue ? ['', group.epilogue] : [])].join('\n');
+}
+
+/**
+ * A command made of subcommands: `xenpv <group> <word> [options]` runs the
+ * subcommand's main with the rest; `--help`/`-h` lists the subcommands,
+ * `--version` prints the version, nothing (or an unknown word) is a usage
+ * error (exit 2).
+ */
+export function defineGroup(group: GroupSpec): (argv: string[]) => Promise<number> {
+  return async (argv) => {
+    const [word, ...rest] = argv;
+    if (word === '--help' || word === '-h') {
+      process.stdout.write(groupHelpText(group) + '\n');
+      return EXIT_OK;
+    }
+    if (word === '--version') {
+      process.stdout.write(`xenpv ${version()}\n`);
+      return EXIT_OK;
+    }
+    if (word === undefined) {
+      process.stderr.write(groupHelpText(group) + '\n');
+      return EXIT_USAGE;
+    }
+    const cmd = Object.hasOwn(group.commands, word) ? group.commands[word]! : undefined;
+    if (!cmd) {
+      const field = word.startsWith('-') ? 'option' : 'command';
+      return reportError(group.name, usageError(field, `unknown '${word}' (commands: ${Object.keys(group.commands).join(', ')})`));
+    }
+    return cmd(rest);
   };
 }

@@ -6,8 +6,8 @@
  * same run: the bare device doing what one commit costs at least, a write
  * then a flush (4 KiB: operations/s; 1 MiB: MB/s).
  *
- * Table (or --json) on stdout, progress on stderr when it is a TTY, and a
- * chart in bench-results/queue.svg.
+ * Table (or --json) on stdout, progress on stderr when it is a TTY (both
+ * through the command's Output), and a chart in bench-results/queue.svg.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import type { BlockDevice } from '../src/block/types.js';
 import { PersistentQueue } from '../src/queue/index.js';
 import { Simulation } from '../src/sim/simulation.js';
 import { barChart } from './bench/svg.js';
+import type { Output } from './command.js';
 
 const LANES = 32;
 const POP_BATCH = 256;
@@ -29,9 +30,9 @@ export interface QueueBenchRow {
   MBps: number;
 }
 
-function progress(msg: string): void {
-  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${msg}`);
-}
+/** Measurements per device: two baselines, then push and pop for two item sizes. */
+const PHASES_PER_DEVICE = 6;
+const DEVICES = 2;
 
 async function timed(seconds: number, step: () => Promise<number>): Promise<{ count: number; bytes: number; secs: number }> {
   const t0 = performance.now();
@@ -46,7 +47,7 @@ async function timed(seconds: number, step: () => Promise<number>): Promise<{ co
   return { count, bytes, secs: (performance.now() - t0) / 1000 };
 }
 
-async function benchDevice(name: 'file' | 'xen', dev: BlockDevice, seconds: number): Promise<QueueBenchRow[]> {
+async function benchDevice(name: 'file' | 'xen', dev: BlockDevice, seconds: number, progress: (phase: string) => void): Promise<QueueBenchRow[]> {
   const rows: QueueBenchRow[] = [];
   const add = (c: string, items: number, bytes: number, secs: number): void => {
     rows.push({ device: name, case: c, itemsPerSec: items / secs, MBps: bytes / secs / 1e6 });
@@ -95,13 +96,16 @@ async function benchDevice(name: 'file' | 'xen', dev: BlockDevice, seconds: numb
   return rows;
 }
 
-export async function runQueueBench(opts: { seconds: number; json: boolean }): Promise<number> {
+export async function runQueueBench(opts: { seconds: number; out: Output }): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'xenpv-queue-bench-'));
   const rows: QueueBenchRow[] = [];
+  const total = PHASES_PER_DEVICE * DEVICES;
+  let done = 0;
+  const progress = (phase: string): void => opts.out.progress(`queue bench: ${phase}`, done++, total);
   try {
     const file = await FileBlockDevice.open(join(dir, 'file.img'), { create: { sizeBytes: DISK_BYTES } });
     try {
-      rows.push(...(await benchDevice('file', file, opts.seconds)));
+      rows.push(...(await benchDevice('file', file, opts.seconds, progress)));
     } finally {
       await file.disconnect();
     }
@@ -109,22 +113,19 @@ export async function runQueueBench(opts: { seconds: number; json: boolean }): P
     try {
       const disk = await sim.createDisk({ sizeBytes: DISK_BYTES, path: join(dir, 'xen.img') });
       const dev = await sim.attach(disk);
-      rows.push(...(await benchDevice('xen', dev, opts.seconds)));
+      rows.push(...(await benchDevice('xen', dev, opts.seconds, progress)));
       await dev.disconnect();
     } finally {
       await sim.stop();
     }
+    opts.out.progress('queue bench: done', total, total);
   } finally {
-    progress('');
     await rm(dir, { recursive: true, force: true });
   }
-  if (opts.json) console.log(JSON.stringify(rows, null, 2));
-  else {
-    console.log(`${'device'.padEnd(7)}${'case'.padEnd(36)}${'items/s'.padStart(12)}${'MB/s'.padStart(10)}`);
-    for (const r of rows) {
-      console.log(`${r.device.padEnd(7)}${r.case.padEnd(36)}${r.itemsPerSec.toFixed(0).padStart(12)}${r.MBps.toFixed(1).padStart(10)}`);
-    }
-  }
+  opts.out.result(rows, () => [
+    `${'device'.padEnd(7)}${'case'.padEnd(36)}${'items/s'.padStart(12)}${'MB/s'.padStart(10)}`,
+    ...rows.map((r) => `${r.device.padEnd(7)}${r.case.padEnd(36)}${r.itemsPerSec.toFixed(0).padStart(12)}${r.MBps.toFixed(1).padStart(10)}`),
+  ].join('\n'));
   await mkdir('bench-results', { recursive: true });
   const cases = [...new Set(rows.map((r) => r.case))];
   const chart = barChart('persistent queue: ns per item (lower is better)', cases.map((c) => ({

@@ -13,22 +13,10 @@
  * (a synchronous write) only after push(i) resolved, i.e. once i is durable.
  */
 import { writeSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { openBlockDevice } from '../src/block/registry.js';
+import type { BlockDevice } from '../src/block/types.js';
 import { PersistentQueue } from '../src/queue/index.js';
-
-const HELP = `usage: xenpv queue <format|push|pop|fill|bench> ...
-
-  format <device> [--data-sectors N]   write an empty queue (destroys the device's data)
-  push <device> ITEM...                push each ITEM (UTF-8); exit 1 if the queue is full
-  pop <device> [--max N]               print up to N items (default 1), one a line, and consume them
-  fill <device> --start I --count N [--concurrency K]
-                                       push synthetic items I..I+N-1, K at a time (default 16),
-                                       printing "ack i" once each is durable
-  bench [--seconds S] [--json]         items/s and MB/s over file: and xen: (simulation)
-
-<device> is a BlockDevice spec: file:/path/q.img, memory:64MiB, xen:xvdb.
-A file: device that does not exist is created (64 MiB) by format.`;
+import { defineCommand, defineGroup, EXIT_FAILURE, EXIT_OK, intOption, usageError } from './command.js';
+import { DeviceOpener } from './devices.js';
 
 /** Item i of `fill` (see the file comment). */
 export function syntheticItem(i: number): Uint8Array {
@@ -39,123 +27,139 @@ export function syntheticItem(i: number): Uint8Array {
   return b;
 }
 
-function usageError(msg: string): number {
-  console.error(`xenpv queue: ${msg}\n\n${HELP}`);
-  return 2;
+const FORMAT_BYTES = 64 << 20;
+
+/** Run `fn` on the opened device, disconnected afterwards whatever happens. */
+async function withDevice(arg: string, create: boolean, fn: (dev: BlockDevice) => Promise<number>): Promise<number> {
+  const opener = await DeviceOpener.create();
+  try {
+    return await fn(await opener.open(arg, create ? { createBytes: FORMAT_BYTES } : {}));
+  } finally {
+    await opener.close();
+  }
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '--help' || sub === '-h') {
-    console.log(HELP);
-    return sub === undefined ? 2 : 0;
-  }
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: rest,
-      allowPositionals: true,
-      options: {
-        'data-sectors': { type: 'string' }, max: { type: 'string' }, start: { type: 'string' }, count: { type: 'string' },
-        concurrency: { type: 'string' }, seconds: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    return usageError((err as Error).message);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  const int = (name: string, v: string | undefined, dflt?: number): number => {
-    if (v === undefined && dflt !== undefined) return dflt;
-    if (v === undefined || !/^\d+$/.test(v)) throw new RangeError(`--${name} must be a non-negative integer`);
-    return Number(v);
-  };
-  if (sub === 'bench') {
-    const { runQueueBench } = await import('./queue-bench.js');
-    try {
-      return await runQueueBench({ seconds: int('seconds', values.seconds, 3), json: values.json === true });
-    } catch (err) {
-      if (err instanceof RangeError) return usageError(err.message);
-      throw err;
-    }
-  }
-  const [spec, ...items] = positionals;
-  if (!['format', 'push', 'pop', 'fill'].includes(sub)) return usageError(`unknown subcommand '${sub}'`);
-  if (spec === undefined) return usageError('missing <device>');
+const DEVICE = `<device> is a device spec or a path: file:/path/q.img (or q.img), memory:64MiB,
+xen:xvdb (real Xen).`;
+
+const format = defineCommand({
+  name: 'queue format',
+  synopsis: '<device> [--data-sectors N]',
+  summary: "write an empty queue (destroys the device's data)",
+  description: `Write an empty queue on the device (destroying what it held).
+${DEVICE} A file that does not exist is created (64 MiB).`,
+  positionals: { min: 1, max: 1 },
+  options: { 'data-sectors': { type: 'string', arg: 'N', help: 'sectors of the data area (default: all the device has after the headers)' } },
+}, async ({ values, positionals, out }) => {
   // Numbers are checked before the device is opened: a usage error is exit 2 whatever the device holds.
-  let n: { dataSectors?: number; max: number; start: number; count: number; lanes: number };
-  try {
-    n = {
-      dataSectors: values['data-sectors'] === undefined ? undefined : int('data-sectors', values['data-sectors']),
-      max: int('max', values.max, 1),
-      start: sub === 'fill' ? int('start', values.start) : 0,
-      count: sub === 'fill' ? int('count', values.count) : 0,
-      lanes: Math.max(1, int('concurrency', values.concurrency, 16)),
-    };
-  } catch (err) {
-    return usageError((err as Error).message);
-  }
-  let dev;
-  try {
-    dev = await openBlockDevice(spec, sub === 'format' ? { create: { sizeBytes: 64 << 20 } } : {});
-  } catch (err) {
-    console.error(`xenpv queue: ${spec}: ${(err as Error).message}`);
-    return 1;
-  }
-  try {
-    switch (sub) {
-      case 'format': {
-        const q = await PersistentQueue.format(dev, n.dataSectors === undefined ? {} : { dataSectors: BigInt(n.dataSectors) });
-        console.log(`formatted: ${q.stats().capacityBytes} bytes of ring, items up to ${q.stats().maxItemBytes} bytes`);
-        return 0;
-      }
-      case 'push': {
-        const q = await PersistentQueue.open(dev);
-        for (const it of items) {
-          if (!(await q.push(new TextEncoder().encode(it)))) {
-            console.error('xenpv queue: queue is full');
-            return 1;
-          }
-        }
-        return 0;
-      }
-      case 'pop': {
-        const q = await PersistentQueue.open(dev);
-        for (const it of await q.popMany(Math.max(1, n.max))) console.log(new TextDecoder().decode(it));
-        return 0;
-      }
-      case 'fill': {
-        const q = await PersistentQueue.open(dev);
-        const end = n.start + n.count;
-        const k = n.lanes;
-        let next = n.start;
-        // K lanes; each push's ack is printed only after it resolved (durable).
-        // Lanes take indices in order and pushes are committed in call order, so
-        // acks come out in order. A full queue ends the fill (exit 1).
-        let full = false;
-        const lane = async (): Promise<void> => {
-          while (!full && next < end) {
-            const i = next++;
-            if (!(await q.push(syntheticItem(i)))) {
-              full = true;
-              return;
-            }
-            writeSync(1, `ack ${i}\n`);
-          }
-        };
-        await Promise.all(Array.from({ length: k }, lane));
-        if (full) console.error('xenpv queue: queue is full');
-        return full ? 1 : 0;
-      }
+  const dataSectors = intOption('data-sectors', values['data-sectors'], 1);
+  return withDevice(positionals[0]!, true, async (dev) => {
+    const q = await PersistentQueue.format(dev, dataSectors === undefined ? {} : { dataSectors: BigInt(dataSectors) });
+    out.data(`formatted: ${q.stats().capacityBytes} bytes of ring, items up to ${q.stats().maxItemBytes} bytes\n`);
+    return EXIT_OK;
+  });
+});
+
+const push = defineCommand({
+  name: 'queue push',
+  synopsis: '<device> ITEM...',
+  summary: 'push each ITEM (UTF-8); exit 1 if the queue is full',
+  description: `Push each ITEM (its UTF-8 bytes), in order; each is durable when the command
+exits 0. Exit 1 if the queue is full (the items before it were pushed).
+${DEVICE}`,
+  positionals: { min: 1, max: Infinity },
+  options: {},
+}, async ({ positionals: [arg, ...items] }) => withDevice(arg!, false, async (dev) => {
+  const q = await PersistentQueue.open(dev);
+  for (const it of items) {
+    if (!(await q.push(new TextEncoder().encode(it)))) {
+      process.stderr.write('xenpv queue push: queue is full\n');
+      return EXIT_FAILURE;
     }
-    return 2;
-  } catch (err) {
-    console.error(`xenpv queue: ${(err as Error).message}`);
-    return 1;
-  } finally {
-    await dev.disconnect().catch(() => undefined);
   }
-}
+  return EXIT_OK;
+}));
+
+const pop = defineCommand({
+  name: 'queue pop',
+  synopsis: '<device> [--max N]',
+  summary: 'print up to N items, one a line, and consume them',
+  description: `Print up to N items (UTF-8), one a line, and consume them. Nothing is printed
+when the queue is empty.\n${DEVICE}`,
+  positionals: { min: 1, max: 1 },
+  options: { max: { type: 'string', arg: 'N', default: '1', help: 'items to pop at most' } },
+}, async ({ values, positionals, out }) => {
+  const max = Math.max(1, intOption('max', values.max)!); // 0 pops one, as before
+  return withDevice(positionals[0]!, false, async (dev) => {
+    const q = await PersistentQueue.open(dev);
+    for (const it of await q.popMany(max)) out.data(`${new TextDecoder().decode(it)}\n`);
+    return EXIT_OK;
+  });
+});
+
+const fill = defineCommand({
+  name: 'queue fill',
+  synopsis: '<device> --start I --count N [--concurrency K]',
+  summary: 'push synthetic items I..I+N-1, printing "ack i" once each is durable',
+  description: `Push synthetic items I..I+N-1 (the crash tests' producer), K at a time,
+printing "ack i" on stdout once item i is durable. Exit 1 if the queue fills up.
+${DEVICE}`,
+  positionals: { min: 1, max: 1 },
+  options: {
+    start: { type: 'string', arg: 'I', help: 'index of the first item (required)' },
+    count: { type: 'string', arg: 'N', help: 'how many items (required)' },
+    concurrency: { type: 'string', arg: 'K', default: '16', help: 'pushes in flight' },
+  },
+}, async ({ values, positionals }) => {
+  const required = (name: 'start' | 'count'): number => {
+    const n = intOption(name, values[name]);
+    if (n === undefined) throw usageError(`--${name}`, 'is required');
+    return n;
+  };
+  const start = required('start');
+  const end = start + required('count');
+  const lanes = Math.max(1, intOption('concurrency', values.concurrency)!);
+  return withDevice(positionals[0]!, false, async (dev) => {
+    const q = await PersistentQueue.open(dev);
+    let next = start;
+    // K lanes; each push's ack is printed only after it resolved (durable).
+    // Lanes take indices in order and pushes are committed in call order, so
+    // acks come out in order. A full queue ends the fill (exit 1).
+    let full = false;
+    const lane = async (): Promise<void> => {
+      while (!full && next < end) {
+        const i = next++;
+        if (!(await q.push(syntheticItem(i)))) {
+          full = true;
+          return;
+        }
+        writeSync(1, `ack ${i}\n`);
+      }
+    };
+    await Promise.all(Array.from({ length: lanes }, lane));
+    if (full) process.stderr.write('xenpv queue fill: queue is full\n');
+    return full ? EXIT_FAILURE : EXIT_OK;
+  });
+});
+
+const bench = defineCommand({
+  name: 'queue bench',
+  synopsis: '[--seconds S] [--json]',
+  summary: 'items/s and MB/s over file: and xen: (simulation); bench-results/queue.svg',
+  description: `Items/s and MB/s of 64 B and 64 KiB items, pushed by 32 producers and popped in
+batches of 256, over file: and over xen: on the simulation, next to the bare
+device doing one write + flush. Writes the chart bench-results/queue.svg.`,
+  reports: true,
+  options: { seconds: { type: 'string', arg: 'S', default: '3', help: 'seconds per measurement' } },
+}, async ({ values, out }) => {
+  const seconds = intOption('seconds', values.seconds, 1)!;
+  const { runQueueBench } = await import('./queue-bench.js');
+  return runQueueBench({ seconds, out });
+});
+
+export const main = defineGroup({
+  name: 'queue',
+  description: `The persistent queue (README "Persistent queue") on a device: a file: image,
+memory: (gone when the command exits), or xen: on real Xen.`,
+  commands: { format, push, pop, fill, bench },
+});

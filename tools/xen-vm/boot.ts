@@ -30,6 +30,8 @@ export interface BootOptions {
   logPath: string;
   /** Echo the console to stdout while it runs. */
   echo: boolean;
+  /** Aborted (SIGINT/SIGTERM): QEMU is killed, the boot ends. */
+  signal?: AbortSignal;
 }
 
 export type BootResult =
@@ -82,7 +84,7 @@ export async function boot(o: BootOptions): Promise<BootResult> {
   const log = createWriteStream(o.logPath);
   const started = Date.now();
   const secs = () => (Date.now() - started) / 1000;
-  if (o.mode === 'shell') return interactive(qemu, qemuArgs(o, ctl), ctl, started);
+  if (o.mode === 'shell') return interactive(qemu, qemuArgs(o, ctl), ctl, started, o.signal);
   const child = spawn(qemu, qemuArgs(o, ctl), { stdio: ['ignore', 'pipe', 'pipe'] });
   let readyAt: number | undefined;
   let tail = '';
@@ -112,8 +114,7 @@ export async function boot(o: BootOptions): Promise<BootResult> {
   const bootTimer = setTimeout(() => kill('no-boot'), o.bootTimeout * 1000);
   let scriptTimer: NodeJS.Timeout | undefined;
   const stopOnSignal = () => child.kill('SIGKILL');
-  process.once('SIGINT', stopOnSignal);
-  process.once('SIGTERM', stopOnSignal);
+  o.signal?.addEventListener('abort', stopOnSignal, { once: true });
 
   try {
     await new Promise<void>((resolve, reject) => {
@@ -123,8 +124,7 @@ export async function boot(o: BootOptions): Promise<BootResult> {
   } finally {
     clearTimeout(bootTimer);
     clearTimeout(scriptTimer);
-    process.off('SIGINT', stopOnSignal);
-    process.off('SIGTERM', stopOnSignal);
+    o.signal?.removeEventListener('abort', stopOnSignal);
     await new Promise((r) => log.end(r));
   }
   const statusFile = join(ctl, 'status');
@@ -139,12 +139,15 @@ export async function boot(o: BootOptions): Promise<BootResult> {
 }
 
 /** The console on this terminal (QEMU's mux: Ctrl-A X quits), no timers. */
-async function interactive(qemu: string, args: string[], ctl: string, started: number): Promise<BootResult> {
-  const child = spawn(qemu, args, { stdio: 'inherit' });
-  await new Promise<void>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', () => resolve());
-  });
-  rmSync(ctl, { recursive: true, force: true });
+async function interactive(qemu: string, args: string[], ctl: string, started: number, signal?: AbortSignal): Promise<BootResult> {
+  const child = spawn(qemu, args, { stdio: 'inherit', signal, killSignal: 'SIGKILL' });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', () => resolve());
+    });
+  } finally {
+    rmSync(ctl, { recursive: true, force: true });
+  }
   return { kind: 'exited', status: 0, bootSeconds: 0, totalSeconds: (Date.now() - started) / 1000 };
 }

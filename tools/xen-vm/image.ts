@@ -46,7 +46,7 @@ function complete(img: LabImage): boolean {
  * The image for the current inputs, built first when missing (or when
  * `force`). Older images in the cache are removed once a new one is ready.
  */
-export async function ensureImage(toolDir: string, opts: { force?: boolean; log?: (s: string) => void } = {}): Promise<LabImage> {
+export async function ensureImage(toolDir: string, opts: { force?: boolean; log?: (s: string) => void; signal?: AbortSignal } = {}): Promise<LabImage> {
   const root = cacheRoot();
   const key = imageKey(toolDir);
   const img = imageIn(join(root, key));
@@ -54,7 +54,8 @@ export async function ensureImage(toolDir: string, opts: { force?: boolean; log?
   opts.log?.(`xen-vm: building the lab image into ${img.dir} (a few minutes, once per set of inputs)`);
   const started = Date.now();
   await new Promise<void>((resolve, reject) => {
-    const child = spawn('bash', [join(toolDir, 'build-image.sh'), img.dir], { stdio: ['ignore', 'inherit', 'inherit'] });
+    // Aborted (SIGINT/SIGTERM): the build script is stopped with SIGTERM.
+    const child = spawn('bash', [join(toolDir, 'build-image.sh'), img.dir], { stdio: ['ignore', 'inherit', 'inherit'], signal: opts.signal });
     child.on('error', reject);
     child.on('exit', (code, signal) =>
       code === 0 ? resolve() : reject(new Error(`build-image.sh failed (${signal ?? `exit ${code}`})`)));

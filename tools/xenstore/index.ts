@@ -13,7 +13,7 @@ import { isXenstoreError, XenstoreError } from '../../src/xenstore/errors.js';
 import { connectXenstoreSocket, defaultSocketPath } from '../../src/xenstore/transport/socket.js';
 import { connectXenbusDevice, XENBUS_DEVICE } from '../../src/xenstore/transport/xenbus.js';
 import { bytesToString } from '../../src/xenstore/wire.js';
-import { defineCommand, EXIT_OK, intOption, reportError, usageError, type OptionTable } from '../command.js';
+import { defineCommand, defineGroup, EXIT_OK, intOption, usageError, type OptionTable } from '../command.js';
 import { lsLine, quoteValue, unquoteValue, type LsLine } from './format.js';
 
 const CONNECT = {
@@ -53,6 +53,7 @@ function naming<T>(what: string, path: string, p: Promise<T>): Promise<T> {
 
 const ls = defineCommand({
   name: 'xenstore ls',
+  summary: 'the tree under path (default /)',
   synopsis: '[-f] [-p] [path]',
   description: `List the tree under path (default /), one node per line, as xenstore-ls:
 indented names and quoted values, cut to 80 columns (a terminal's width - 2).`,
@@ -98,6 +99,7 @@ indented names and quoted values, cut to 80 columns (a terminal's width - 2).`,
 
 const read = defineCommand({
   name: 'xenstore read',
+  summary: 'values, quoted as xenstore-read does',
   synopsis: '[-p] [-R] key [...]',
   description: `Print the value of each key on its own line, quoted as xenstore-read does
 (\\t \\n \\r \\\\ \\ooo \\xhh); several keys are read in one transaction.`,
@@ -139,6 +141,7 @@ const read = defineCommand({
 
 const write = defineCommand({
   name: 'xenstore write',
+  summary: 'write values (escapes decoded unless -R)',
   synopsis: '[-R] key value [key value ...]',
   description: `Write each value to its key (creating missing parents), in one transaction
 when there are several. Escapes (\\t \\n \\r \\\\ \\ooo \\xhh) are decoded, as
@@ -169,6 +172,7 @@ xenstore-write does, unless -R.`,
 
 const rm = defineCommand({
   name: 'xenstore rm',
+  summary: 'remove keys and their subtrees',
   synopsis: '[-t] key [...]',
   description: `Remove each key and everything under it, in one transaction. With -t, also
 remove each parent left empty with an empty value (xenstore-rm -t).`,
@@ -200,6 +204,7 @@ remove each parent left empty with an empty value (xenstore-rm -t).`,
 
 const watch = defineCommand({
   name: 'xenstore watch',
+  summary: 'print the path of each watch event',
   synopsis: '[-n NR] key [...]',
   description: `Watch each key and print the path of every event, one per line, until
 SIGINT/SIGTERM (exit 0) or NR events. xenstored fires each watch once when
@@ -239,25 +244,9 @@ it is set, as with xenstore-watch.`,
   return EXIT_OK;
 });
 
-const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = { ls, read, write, rm, watch };
-
-const HELP = `usage: xenpv xenstore <ls|read|write|rm|watch> [options] ...
-
-Xen's xenstore-utils on xenpv's client. Each takes --socket PATH or --xenbus,
---help, and (ls, read, watch) --json:
-  ls [-f] [-p] [path]            the tree under path (default /)
-  read [-p] [-R] key [...]       values, quoted as xenstore-read does
-  write [-R] key value [...]     write values (escapes decoded unless -R)
-  rm [-t] key [...]              remove keys and their subtrees
-  watch [-n NR] key [...]        print the path of each watch event`;
-
-export async function main(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === undefined || sub === '--help' || sub === '-h') {
-    (sub === undefined ? process.stderr : process.stdout).write(HELP + '\n');
-    return sub === undefined ? 2 : EXIT_OK;
-  }
-  const cmd = Object.hasOwn(SUBCOMMANDS, sub) ? SUBCOMMANDS[sub]! : undefined;
-  if (!cmd) return reportError('xenstore', usageError('subcommand', `unknown '${sub}' (ls, read, write, rm, watch)`));
-  return cmd(rest);
-}
+export const main = defineGroup({
+  name: 'xenstore',
+  description: `Xen's xenstore-utils on xenpv's client. Each takes --socket PATH or --xenbus,
+--help, and (ls, read, watch) --json.`,
+  commands: { ls, read, write, rm, watch },
+});
