@@ -32,6 +32,6 @@ Xen's own tools work against it:
   console.log(`xenstored listening on ${path}`);
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   await server.close();
-  console.error(`xenstored: ${String((signal.reason as Error).message)}, stopped`);
+  console.error(`xenpv xenstored: ${String((signal.reason as Error).message)}, stopped`);
   return EXIT_OK;
 });

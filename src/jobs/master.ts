@@ -243,7 +243,14 @@ async function prepare(opts: MasterOptions, log: (l: string) => void, undo: Arra
         await d.backing.disconnect().catch(() => undefined);
       }
     });
-    for (const d of xenDevices) disks.push({ devid: d.devid, backing: await openBlockDevice(opts.sim.backing(d.name)) });
+    for (const d of xenDevices) {
+      const spec = opts.sim.backing(d.name);
+      try {
+        disks.push({ devid: d.devid, backing: await openBlockDevice(spec) });
+      } catch (err) {
+        throw new JobError('open-failed', `device ${d.name} (backing ${spec}): ${(err as Error).message}`, { cause: err, device: d.name });
+      }
+    }
     const pool = createPoolFile(host.hypervisor.layout);
     undo.push(() => pool.close());
     return { ...base, sim: { host, pool, disks } };

@@ -124,6 +124,10 @@ describe('xenpv run / list / stop across processes', () => {
     expect(full.err).toContain('device full');
     const missing = await finish(['run', COUNTER, '--in-process'], { ...env, XENPV_COUNTER_DEVICE: `file:${join(base, 'no', 'such.img')}` });
     expect(missing.code).toBe(5);
+    // The master's side too: a missing --backing file of a simulated xen: device is exit 5, before any child.
+    const noBacking = await finish(['run', COUNTER, '--sim', '--backing', `log=file:${join(base, 'no', 'backing.img')}`], { ...env, XENPV_COUNTER_DEVICE: 'xen:xvdb' });
+    expect(noBacking.code, noBacking.err).toBe(5);
+    expect(noBacking.err).toMatch(/^xenpv run: device log \(backing file:.*ENOENT/m);
     const bad = await finish(['run', join(ROOT, 'dist/src/jobs/state.js'), '--in-process'], env);
     expect(bad.code).toBe(2);
     expect(bad.err).toContain('exports no job');
