@@ -286,10 +286,24 @@ export class RingServer {
     const map = this.grants.map(grefs, isWrite);
     if (!map) return BLKIF_RSP_ERROR;
     try {
-      const bufs = grefs.map((_, i) => {
+      // Segments that follow each other in memory go to the device as one
+      // buffer: a frontend's I/O buffer (or a run of persistent pages) is then
+      // one pread/pwrite, not a readv of 4 KiB pieces.
+      const bufs: Uint8Array[] = [];
+      let runStart = -1;
+      let runEnd = -1;
+      for (let i = 0; i < grefs.length; i++) {
         const at = map.addresses[i]! + firsts[i]! * 512;
-        return this.u8.subarray(at, at + (lasts[i]! - firsts[i]! + 1) * 512);
-      });
+        const end = map.addresses[i]! + (lasts[i]! + 1) * 512;
+        if (at === runEnd) {
+          runEnd = end;
+          continue;
+        }
+        if (runStart >= 0) bufs.push(this.u8.subarray(runStart, runEnd));
+        runStart = at;
+        runEnd = end;
+      }
+      bufs.push(this.u8.subarray(runStart, runEnd));
       const sector = t.sector / BigInt(per);
       if (isWrite) await this.device.write(sector, bufs);
       else await this.device.read(sector, bufs);

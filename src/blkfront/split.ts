@@ -104,6 +104,17 @@ export class ByteStream {
   }
 
   /**
+   * The caller buffer holding stream offset `off`, where in it, and how many
+   * of the `len` bytes from there it holds.
+   */
+  runAt(off: number, len: number): { buffer: Uint8Array; inBuffer: number; bytes: number } {
+    const b = this.bufferAt(off);
+    const buffer = this.buffers[b]!;
+    const inBuffer = off - this.starts[b]!;
+    return { buffer, inBuffer, bytes: Math.min(len, buffer.byteLength - inBuffer) };
+  }
+
+  /**
    * Copy stream bytes [off, off + len) into memory pages, filling each page
    * from its start. `toPages` true copies stream → pages (writes); false
    * copies pages → stream (reads).
