@@ -38,7 +38,7 @@ import { DeferredUngrant, PerRequestPages, PersistentPages, type PageSupply } fr
 import { RequestQueue } from './request-queue.js';
 import { controlRequest, dataRequest, discardRequest, IoOp, type RingRequest } from './request.js';
 import { RingQueue } from './ring-queue.js';
-import { ByteStream, planChunks, planDiscard } from './split.js';
+import { ByteStream, planChunksCut, planDiscard } from './split.js';
 import { Action, DriverState, onBackendState, parseXenbusState, xenbusStateName } from './state.js';
 import { QueueCounters, summarise, type BlkfrontStats, type OperationCounts } from './stats.js';
 
@@ -445,7 +445,7 @@ export class Blkfront implements BlockDevice {
   private rw(op: number, info: BlockInfo, sector: bigint, buffers: readonly Uint8Array[], bytes: number): Promise<void> {
     const io = new IoOp(new ByteStream(buffers));
     const wire = sector * BigInt(info.sectorSize / WIRE_SECTOR);
-    const reqs = planChunks(wire, bytes, this.maxPages).map((c) =>
+    const reqs = planChunksCut(wire, bytes, this.maxPages, this.buffers.cuts(buffers)).map((c) =>
       dataRequest(io, op, c.wireSector, c.byteOffset, c.byteLength, c.nPages),
     );
     return this.submit(io, reqs);

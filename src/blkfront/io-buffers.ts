@@ -117,6 +117,30 @@ export class IoBufferPool {
   }
 
   /**
+   * Stream offsets where a call's bytes pass between I/O-buffer pages and
+   * other memory (or where an I/O buffer ends inside a page): ring requests
+   * are cut there, so each one either borrows all its pages or copies all
+   * of them, and a call mixing both kinds copies only the plain bytes.
+   */
+  cuts(buffers: readonly Uint8Array[]): number[] {
+    const out: number[] = [];
+    if (this.pages.size === 0) return out;
+    const shared = this.memory.buffer;
+    let at = 0;
+    let prevPool = false;
+    let prevPartial = false;
+    for (let i = 0; i < buffers.length; i++) {
+      const b = buffers[i]!;
+      const pool = b.buffer === shared && b.byteOffset % XEN_PAGE_SIZE === 0 && this.pages.has(b.byteOffset);
+      if (i > 0 && (pool !== prevPool || (prevPool && prevPartial))) out.push(at);
+      prevPool = pool;
+      prevPartial = b.byteLength % XEN_PAGE_SIZE !== 0;
+      at += b.byteLength;
+    }
+    return out;
+  }
+
+  /**
    * The grefs of stream bytes [off, off + len) when every page of that range
    * lies at the start of a page of a live buffer granted to `backend`
    * (the last page may be partial); undefined otherwise (copy path).
