@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GrantCache } from '../src/blkback/grant-cache.js';
+import { mergeAdjacent } from '../src/blkback/merge.js';
 import { ByteStream, planChunksCut } from '../src/blkfront/split.js';
 import { FileBlockDevice } from '../src/block/file.js';
 import { coalesce } from '../src/block/file-io.js';
@@ -153,6 +154,39 @@ describe('planChunksCut (ring requests never span an I/O-buffer boundary)', () =
       if (at !== total) bad.push(`covered ${at} of ${total}`);
       for (const x of cuts) if (!chunks.some((c) => c.byteOffset === x)) bad.push(`cut ${x} is not a chunk boundary`);
       expect(bad, `total ${total}, cuts ${cuts}, maxPages ${maxPages}`).toEqual([]);
+    }
+  });
+});
+
+describe('blkback mergeAdjacent (one device call per run of requests adjacent on disk)', () => {
+  it('keeps the batch order, merges only same-direction requests that follow on disk, at most maxGroup, and leaves no mergeable neighbours apart', () => {
+    const rnd = prng(33);
+    for (let iter = 0; iter < 500; iter++) {
+      let at = BigInt(rnd(1000));
+      const batch = Array.from({ length: 1 + rnd(40) }, (_, id) => {
+        const total512 = 8 * (1 + rnd(4));
+        if (rnd(4) === 0) at = BigInt(rnd(100000)); // a jump
+        const r = { id, write: rnd(5) === 0, sector512: at, total512 };
+        at += BigInt(total512);
+        return r;
+      });
+      const max = 1 + rnd(6);
+      const groups = mergeAdjacent(batch, max);
+      const bad: string[] = [];
+      if (groups.flat().map((r) => r.id).join() !== batch.map((r) => r.id).join()) bad.push('order or membership changed');
+      groups.forEach((g, gi) => {
+        if (g.length > max) bad.push(`group ${gi} has ${g.length} > ${max}`);
+        for (let k = 1; k < g.length; k++) {
+          if (g[k]!.write !== g[0]!.write) bad.push(`group ${gi} mixes directions`);
+          if (g[k]!.sector512 !== g[k - 1]!.sector512 + BigInt(g[k - 1]!.total512)) bad.push(`group ${gi} is not contiguous at ${k}`);
+        }
+        const next = groups[gi + 1];
+        const last = g[g.length - 1]!;
+        if (next && g.length < max && next[0]!.write === last.write && next[0]!.sector512 === last.sector512 + BigInt(last.total512)) {
+          bad.push(`groups ${gi} and ${gi + 1} could have been one`);
+        }
+      });
+      expect(bad).toEqual([]);
     }
   });
 });
