@@ -105,7 +105,7 @@ export interface E2eOptions {
   rounds: number;
 }
 
-export const E2E_FULL: E2eOptions = { sizeMiB: 256, randomOps: 20000, rounds: 3 };
+export const E2E_FULL: E2eOptions = { sizeMiB: 256, randomOps: 20000, rounds: 5 };
 export const E2E_QUICK: E2eOptions = { sizeMiB: 16, randomOps: 1000, rounds: 1 };
 
 /** Read and write whole blocks at byte offsets: what each contender offers. */
