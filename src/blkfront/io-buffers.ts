@@ -35,6 +35,13 @@ interface BufferRecord {
   readonly group: GrantedPages;
   /** First byte of the buffer in the shared memory. */
   readonly address: number;
+  /**
+   * Plain copies of the group's (frozen) grefs and addresses: slicing a
+   * frozen array cost ~20 µs per 256 entries here, 35x a plain one, and was
+   * 17 % of the front's thread on 1 MiB reads.
+   */
+  readonly grefs: number[];
+  readonly addresses: number[];
   live: boolean;
 }
 
@@ -76,7 +83,7 @@ export class IoBufferPool {
       this.deferred.ungrant(group);
       throw new InvalidArgumentError('bytes', `the platform gave ${n} pages that are not contiguous in memory`);
     }
-    const rec: BufferRecord = { group, address, live: true };
+    const rec: BufferRecord = { group, address, grefs: [...group.grefs], addresses: [...group.addresses], live: true };
     this.records.add(rec);
     for (let i = 0; i < n; i++) this.pages.set(address + i * XEN_PAGE_SIZE, rec);
     const view = new Uint8Array(this.memory.buffer, address, bytes);
@@ -161,9 +168,9 @@ export class IoBufferPool {
       if (!rec || rec.group.domid !== backend) return undefined;
       const first = (a - rec.address) / XEN_PAGE_SIZE;
       const n = Math.ceil(run.bytes / XEN_PAGE_SIZE);
-      if (first + n > rec.group.grefs.length) return undefined; // the view reaches past its buffer's pages
-      const g = rec.group.grefs.slice(first, first + n);
-      const ad = rec.group.addresses.slice(first, first + n);
+      if (first + n > rec.grefs.length) return undefined; // the view reaches past its buffer's pages
+      const g = rec.grefs.slice(first, first + n);
+      const ad = rec.addresses.slice(first, first + n);
       grefs = grefs ? grefs.concat(g) : g;
       addresses = addresses ? addresses.concat(ad) : ad;
       at += run.bytes;
