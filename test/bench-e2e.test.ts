@@ -5,7 +5,7 @@ import { CONTENDERS, e2eTable, runE2e, WORKLOADS } from '../tools/bench/e2e.js';
 const quiet = createOutput(false, true);
 
 describe('bench e2e family: structure and accounting (no speed is asserted)', () => {
-  it('measures every workload on fs, wasm and js, reads back what was written, and its counts add up', async () => {
+  it('measures every workload on fs, wasm, js and wasm-copy, reads back what was written, and its counts add up', async () => {
     const sizeMiB = 4;
     const randomOps = 64;
     const results = await runE2e({ sizeMiB, randomOps, rounds: 1 }, quiet, new AbortController().signal);
@@ -33,10 +33,16 @@ describe('bench e2e family: structure and accounting (no speed is asserted)', ()
         expect(r.notificationsPerRequest!).toBeGreaterThan(0);
         expect(r.backBusy!).toBeGreaterThanOrEqual(0);
         expect(r.backBusy!).toBeLessThanOrEqual(1);
+        // wasm and js go through I/O buffers: blkfront copies nothing; the
+        // plain-buffer device copies every byte once (write in, read out).
+        expect(r.ioBuffers, r.contender).toBe(r.contender !== 'wasm-copy');
+        if (r.ioBuffers) expect(r.copiedPerByte, `${r.workload}/${r.contender}`).toBe(0);
+        else expect(r.copiedPerByte, `${r.workload}/${r.contender}`).toBeCloseTo(1, 6);
       }
     }
     const table = e2eTable(results);
     expect(table.split('\n')).toHaveLength(2 + results.length);
     expect(table).toContain('notif/req');
+    expect(table).toContain('io-buffer');
   }, 120_000);
 });

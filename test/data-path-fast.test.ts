@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GrantCache } from '../src/blkback/grant-cache.js';
-import { ByteStream } from '../src/blkfront/split.js';
+import { mergeAdjacent } from '../src/blkback/merge.js';
+import { ByteStream, planChunksCut } from '../src/blkfront/split.js';
 import { FileBlockDevice } from '../src/block/file.js';
 import { coalesce } from '../src/block/file-io.js';
 import type { ForeignMapping, GrantTable } from '../src/platform/types.js';
@@ -86,15 +87,22 @@ describe('coalesce', () => {
 
 /** Byte-by-byte model of ByteStream.copy: stream byte k of [off, off+len) ↔ page k>>12, offset k&4095. */
 function modelCopy(bufs: Uint8Array[], mem: Uint8Array, pages: number[], off: number, len: number, toPages: boolean): void {
-  const flat: Array<[Uint8Array, number]> = [];
-  for (const b of bufs) for (let i = 0; i < b.length; i++) flat.push([b, i]);
-  for (let k = 0; k < len; k++) {
-    const [b, i] = flat[off + k]!;
+  let b = 0;
+  let inBuf = off;
+  while (inBuf >= bufs[b]!.length) inBuf -= bufs[b++]!.length;
+  for (let k = 0; k < len; k++, inBuf++) {
+    if (inBuf === bufs[b]!.length) {
+      b++;
+      inBuf = 0;
+    }
     const at = pages[k >>> 12]! + (k & 4095);
-    if (toPages) mem[at] = b[i]!;
-    else b[i] = mem[at]!;
+    if (toPages) mem[at] = bufs[b]![inBuf]!;
+    else bufs[b]![inBuf] = mem[at]!;
   }
 }
+
+/** What the memory holds before each copy (made once: filling 256 KiB per case made this test take a minute under load). */
+const MEM_TEMPLATE = new Uint8Array(64 * 4096).map((_, i) => (i * 7) & 255);
 
 describe('ByteStream.copy over page runs', () => {
   it('moves the same bytes as the byte-by-byte model, pages contiguous or not', () => {
@@ -113,7 +121,7 @@ describe('ByteStream.copy over page runs', () => {
       for (let i = 0, p = rnd(4); i < Math.ceil(len / 4096); i++, p += rnd(3) === 0 ? 2 + rnd(3) : 1) pages.push(p * 4096);
       for (const toPages of [true, false]) {
         for (const b of bufs) for (let i = 0; i < b.length; i++) b[i] = rnd(256);
-        const mem = new Uint8Array(64 * 4096).map((_, i) => (i * 7) & 255);
+        const mem = MEM_TEMPLATE.slice();
         const memModel = mem.slice();
         const bufsModel = bufs.map((b) => b.slice());
         new ByteStream(bufs).copy(mem, pages, off, len, toPages);
@@ -121,6 +129,64 @@ describe('ByteStream.copy over page runs', () => {
         expect(Buffer.compare(mem, memModel)).toBe(0);
         bufs.forEach((b, i) => expect(Buffer.compare(b, bufsModel[i]!)).toBe(0));
       }
+    }
+  });
+});
+
+describe('planChunksCut (ring requests never span an I/O-buffer boundary)', () => {
+  it('covers the call exactly, in order, each chunk within maxPages and inside one stretch between cuts', () => {
+    const rnd = prng(21);
+    for (let iter = 0; iter < 500; iter++) {
+      const total = 512 * (1 + rnd(4000));
+      const cuts = [...new Set(Array.from({ length: rnd(6) }, () => 512 * (1 + rnd(total / 512 - 1))))].filter((c) => c < total).sort((a, b) => a - b);
+      const maxPages = [1, 11, 256][rnd(3)]!;
+      const chunks = planChunksCut(1000n, total, maxPages, cuts);
+      // Plain checks, one expect per case: an expect per chunk made this slow under load.
+      const bad: string[] = [];
+      let at = 0;
+      for (const c of chunks) {
+        if (c.byteOffset !== at) bad.push(`chunk at ${c.byteOffset}, expected ${at}`);
+        if (c.wireSector !== 1000n + BigInt(at / 512)) bad.push(`chunk at ${at}: sector ${c.wireSector}`);
+        if (c.nPages !== Math.ceil(c.byteLength / 4096) || c.nPages > maxPages) bad.push(`chunk at ${at}: ${c.nPages} pages`);
+        if (cuts.some((x) => x > c.byteOffset && x < c.byteOffset + c.byteLength)) bad.push(`chunk ${c.byteOffset}+${c.byteLength} spans a cut`);
+        at += c.byteLength;
+      }
+      if (at !== total) bad.push(`covered ${at} of ${total}`);
+      for (const x of cuts) if (!chunks.some((c) => c.byteOffset === x)) bad.push(`cut ${x} is not a chunk boundary`);
+      expect(bad, `total ${total}, cuts ${cuts}, maxPages ${maxPages}`).toEqual([]);
+    }
+  });
+});
+
+describe('blkback mergeAdjacent (one device call per run of requests adjacent on disk)', () => {
+  it('keeps the batch order, merges only same-direction requests that follow on disk, at most maxGroup, and leaves no mergeable neighbours apart', () => {
+    const rnd = prng(33);
+    for (let iter = 0; iter < 500; iter++) {
+      let at = BigInt(rnd(1000));
+      const batch = Array.from({ length: 1 + rnd(40) }, (_, id) => {
+        const total512 = 8 * (1 + rnd(4));
+        if (rnd(4) === 0) at = BigInt(rnd(100000)); // a jump
+        const r = { id, write: rnd(5) === 0, sector512: at, total512 };
+        at += BigInt(total512);
+        return r;
+      });
+      const max = 1 + rnd(6);
+      const groups = mergeAdjacent(batch, max);
+      const bad: string[] = [];
+      if (groups.flat().map((r) => r.id).join() !== batch.map((r) => r.id).join()) bad.push('order or membership changed');
+      groups.forEach((g, gi) => {
+        if (g.length > max) bad.push(`group ${gi} has ${g.length} > ${max}`);
+        for (let k = 1; k < g.length; k++) {
+          if (g[k]!.write !== g[0]!.write) bad.push(`group ${gi} mixes directions`);
+          if (g[k]!.sector512 !== g[k - 1]!.sector512 + BigInt(g[k - 1]!.total512)) bad.push(`group ${gi} is not contiguous at ${k}`);
+        }
+        const next = groups[gi + 1];
+        const last = g[g.length - 1]!;
+        if (next && g.length < max && next[0]!.write === last.write && next[0]!.sector512 === last.sector512 + BigInt(last.total512)) {
+          bad.push(`groups ${gi} and ${gi + 1} could have been one`);
+        }
+      });
+      expect(bad).toEqual([]);
     }
   });
 });

@@ -36,7 +36,8 @@ import {
   type RingEngine,
 } from '../ring/engine.js';
 import type { BackendFeatures } from './features.js';
-import { GrantCache } from './grant-cache.js';
+import { GrantCache, type PageMap } from './grant-cache.js';
+import { mergeAdjacent } from './merge.js';
 
 /**
  * Shared by all rings of one backend, for its whole life (reconnects
@@ -56,6 +57,16 @@ export interface RingServerOptions {
   features: BackendFeatures;
   readOnly: boolean;
   health: BackendHealth;
+}
+
+/** A read or write checked and mapped, ready for the device. */
+interface Prepared {
+  t: Taken;
+  write: boolean;
+  sector512: bigint;
+  total512: number;
+  bufs: Uint8Array[];
+  map: PageMap;
 }
 
 /** A request copied out of the ring, plus what we need to answer it. */
@@ -166,7 +177,25 @@ export class RingServer {
         this.onFatal(`frontend broke the ring: ${statusMessage(n)}`);
         return;
       }
-      for (let i = 0; i < n; i++) this.start(this.read(i));
+      // Reads and writes with nothing to wait for are checked and mapped now
+      // and merged with their neighbours on disk (merge.ts); anything else
+      // starts alone, after the batch before it, so a flush still sees every
+      // request taken before it running.
+      const batch: Prepared[] = [];
+      for (let i = 0; i < n; i++) {
+        const t = this.read(i);
+        const plain = t.status === BlkifStatus.OK && (t.op === BLKIF_OP_READ || t.op === BLKIF_OP_WRITE);
+        if (plain && !this.ordering && this.opts.health.flushFailure === undefined) {
+          this.inflight++;
+          const p = this.prepare(t);
+          if (typeof p === 'number') this.answer(t, p);
+          else batch.push(p);
+          continue;
+        }
+        this.startMerged(batch.splice(0));
+        this.start(t);
+      }
+      this.startMerged(batch);
       if (n > 0) continue;
       if (!this.engine.finalCheckForRequests(this.state)) return;
     }
@@ -190,6 +219,18 @@ export class RingServer {
       discardSectors: dv.getBigUint64(d + 24, true),
       segs: this.u8.slice(segPtr, segPtr + TAKE_SEGMENT_AREA_BYTES),
     };
+  }
+
+  /** Run prepared requests as merged device calls; each answers with its group's status. */
+  private startMerged(batch: Prepared[]): void {
+    if (batch.length === 0) return;
+    for (const group of mergeAdjacent(batch)) {
+      const p = this.runGroup(group).then((status) => {
+        for (const r of group) this.answer(r.t, status);
+      });
+      this.running.add(p);
+      void p.finally(() => this.running.delete(p));
+    }
   }
 
   private start(t: Taken): void {
@@ -267,13 +308,18 @@ export class RingServer {
   }
 
   private async rw(t: Taken): Promise<number> {
-    const isWrite = t.op === BLKIF_OP_WRITE;
-    if (isWrite && this.opts.readOnly) return BLKIF_RSP_ERROR;
+    const p = this.prepare(t);
+    return typeof p === 'number' ? p : this.runGroup([p]);
+  }
+
+  /** Check a read or write the way Linux's blkback does and map its pages; a status when refused. */
+  private prepare(t: Taken): Prepared | number {
+    const write = t.op === BLKIF_OP_WRITE;
+    if (write && this.opts.readOnly) return BLKIF_RSP_ERROR;
     const segs = this.segments(t);
     if (!segs) return BLKIF_RSP_ERROR;
     const { grefs, firsts, lasts } = segs;
-    const ss = this.device.info().sectorSize;
-    const per = ss / 512;
+    const per = this.device.info().sectorSize / 512;
     let total = 0;
     for (let i = 0; i < grefs.length; i++) {
       const n = lasts[i]! - firsts[i]! + 1;
@@ -283,20 +329,43 @@ export class RingServer {
     }
     if (t.sector % BigInt(per) !== 0n || !this.inRange(t.sector, BigInt(total))) return BLKIF_RSP_ERROR;
     // The backend reads the pages of a write and writes those of a read.
-    const map = this.grants.map(grefs, isWrite);
+    const map = this.grants.map(grefs, write);
     if (!map) return BLKIF_RSP_ERROR;
+    // Segments that follow each other in memory go to the device as one
+    // buffer: a frontend's I/O buffer (or a run of persistent pages) is then
+    // one pread/pwrite, not a readv of 4 KiB pieces.
+    const bufs: Uint8Array[] = [];
+    let runStart = -1;
+    let runEnd = -1;
+    for (let i = 0; i < grefs.length; i++) {
+      const at = map.addresses[i]! + firsts[i]! * 512;
+      const end = map.addresses[i]! + (lasts[i]! + 1) * 512;
+      if (at === runEnd) {
+        runEnd = end;
+        continue;
+      }
+      if (runStart >= 0) bufs.push(this.u8.subarray(runStart, runEnd));
+      runStart = at;
+      runEnd = end;
+    }
+    bufs.push(this.u8.subarray(runStart, runEnd));
+    return { t, write, sector512: t.sector, total512: total, bufs, map };
+  }
+
+  /** One device call for requests adjacent on disk (merge.ts); a failure fails them all. */
+  private async runGroup(group: readonly Prepared[]): Promise<number> {
+    const first = group[0]!;
+    const bufs = group.length === 1 ? first.bufs : group.flatMap((r) => r.bufs);
+    const sector = first.sector512 / BigInt(this.device.info().sectorSize / 512);
     try {
-      const bufs = grefs.map((_, i) => {
-        const at = map.addresses[i]! + firsts[i]! * 512;
-        return this.u8.subarray(at, at + (lasts[i]! - firsts[i]! + 1) * 512);
-      });
-      const sector = t.sector / BigInt(per);
-      if (isWrite) await this.device.write(sector, bufs);
+      if (first.write) await this.device.write(sector, bufs);
       else await this.device.read(sector, bufs);
       return BLKIF_RSP_OKAY;
+    } catch {
+      return BLKIF_RSP_ERROR; // a failed device I/O is an I/O error, nothing more
     } finally {
-      // Unmapped before the response goes out (non-persistent).
-      this.grants.release(map);
+      // Unmapped before the responses go out (non-persistent).
+      for (const r of group) this.grants.release(r.map);
     }
   }
 

@@ -12,34 +12,31 @@
  * wireSector = sector × sectorSize / 512.
  */
 import {
-  BLKIF_OP_DISCARD,
   BLKIF_OP_FLUSH_DISKCACHE,
   BLKIF_OP_READ,
   BLKIF_OP_WRITE,
   BLKIF_OP_WRITE_BARRIER,
-  BLKIF_RSP_EOPNOTSUPP,
-  BLKIF_RSP_OKAY,
   XenbusState,
 } from '../blkif/constants.js';
 import { ResizeNotifier } from '../block/resize.js';
 import type { BlockDevice, BlockInfo, ResizeListener } from '../block/types.js';
 import { validateDiscard, validateFlush, validateRead, validateWrite } from '../block/validate.js';
-import { DisconnectedError, InvalidArgumentError, IoError, ProtocolError, TimeoutError, UnsupportedError, XenpvError } from '../errors.js';
+import { DisconnectedError, ProtocolError, TimeoutError, XenpvError } from '../errors.js';
 import type { Platform, XsWatch } from '../platform/types.js';
-import { Abi } from '../ring/engine.js';
-import { readBackendInfo, readBackendLimits, toBlockInfo, MAX_INDIRECT_SEGMENTS, type BackendInfo } from './features.js';
-import { checkOptions, type BlkfrontOptions } from './options.js';
+import { dropFeature, readBackendInfo, readBackendLimits, toBlockInfo, MAX_INDIRECT_SEGMENTS, type BackendInfo } from './features.js';
+import { resolveOptions, type BlkfrontOptions, type ResolvedOptions } from './options.js';
 import { keepAlive } from '../util/keep-alive.js';
 
 export type { BlkfrontOptions } from './options.js';
-import { writeFrontendKeys } from './handshake.js';
-import { DeferredUngrant, PerRequestPages, PersistentPages, type PageSupply } from './page-supply.js';
-import { RequestQueue } from './request-queue.js';
+import { outcomeOf } from './completion.js';
+import { readVbdBackend, waitBackendClosed, within, writeFrontendKeys } from './handshake.js';
+import { IoBufferPool } from './io-buffers.js';
+import { DeferredUngrant } from './page-supply.js';
 import { controlRequest, dataRequest, discardRequest, IoOp, type RingRequest } from './request.js';
-import { RingQueue } from './ring-queue.js';
-import { ByteStream, planChunks, planDiscard } from './split.js';
+import { RingSet } from './rings.js';
+import { ByteStream, planChunksCut, planDiscard } from './split.js';
 import { Action, DriverState, onBackendState, parseXenbusState, xenbusStateName } from './state.js';
-import { QueueCounters, summarise, type BlkfrontStats, type OperationCounts } from './stats.js';
+import { summarise, type BlkfrontStats, type OperationCounts } from './stats.js';
 
 export type { BlkfrontStats } from './stats.js';
 import { debug } from '../util/debug.js';
@@ -52,31 +49,34 @@ export class Blkfront implements BlockDevice {
   private driver = DriverState.Connecting;
   private backendPath = '';
   private backendId = 0;
-  private queues: RingQueue[] = [];
-  private pages: PageSupply | undefined;
+  private readonly rings: RingSet;
   private backend: BackendInfo | undefined;
   private currentInfo: BlockInfo | undefined;
-  private readonly waiting = new RequestQueue();
   private readonly resize = new ResizeNotifier();
   private readonly writes = new Set<Promise<void>>();
   private watch: XsWatch | undefined;
   private chain: Promise<void> = Promise.resolve();
   private failure: XenpvError | undefined;
-  private nextQueue = 0;
   private reconnects = 0;
   private readonly deferred: DeferredUngrant;
+  private readonly buffers: IoBufferPool;
   private maxPages = 11;
   private closing: Promise<void> | undefined;
   /** Resolves once disconnect() has finished (never rejects): for owners that track devices. */
   readonly closed: Promise<void>;
   private markClosed!: () => void;
   private connected!: { resolve: () => void; reject: (e: unknown) => void; promise: Promise<void> };
-  /** Per queue index, across reconnects. */
-  private readonly counters: QueueCounters[] = [];
   private readonly ops: OperationCounts = { reads: 0, writes: 0, flushes: 0, discards: 0 };
 
-  private constructor(private readonly platform: Platform, private readonly opts: BlkfrontOptions) {
+  private constructor(private readonly platform: Platform, private readonly opts: ResolvedOptions) {
     this.deferred = new DeferredUngrant(platform.grants, opts.ungrantRetryMs);
+    this.buffers = new IoBufferPool(platform.memory, platform.grants, this.deferred);
+    this.rings = new RingSet(platform, opts.engine, this.deferred, {
+      completed: (req, status) => this.completed(req, status),
+      fatal: (err) => void this.fail(err),
+      drained: () => this.pump(),
+      borrow: (req) => this.buffers.borrow(req.io.stream!, req.byteOffset, req.byteLength, this.backendId),
+    });
     let resolve!: () => void;
     let reject!: (e: unknown) => void;
     const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
@@ -88,8 +88,7 @@ export class Blkfront implements BlockDevice {
   /** Attach to the device whose frontend directory is `opts.frontend`; resolves once Connected. */
   static attach(platform: Platform, opts: BlkfrontOptions): Promise<Blkfront> {
     return keepAlive((async () => {
-      checkOptions(opts);
-      const dev = new Blkfront(platform, opts);
+      const dev = new Blkfront(platform, resolveOptions(opts));
       await dev.start();
       return dev;
     })());
@@ -98,33 +97,20 @@ export class Blkfront implements BlockDevice {
   private async start(): Promise<void> {
     const xs = this.platform.xenstore;
     const front = this.opts.frontend;
-    const backend = await xs.tryRead(`${front}/backend`);
-    const backendId = await xs.tryRead(`${front}/backend-id`);
-    if (backend === undefined && backendId === undefined) {
-      throw new InvalidArgumentError('frontend', `no vbd at ${front} (no backend / backend-id keys): create it with createVbd() or xl block-attach`);
-    }
-    if (backend === undefined || backendId === undefined || !/^\d{1,5}$/.test(backendId)) {
-      throw new ProtocolError(`${front}: missing or malformed backend / backend-id`);
-    }
+    const { path: backend, domid } = await readVbdBackend(xs, front);
     this.backendPath = backend;
-    this.backendId = Number(backendId);
-    if (log.enabled) log(`${front}: attach to ${backend} (dom${backendId})`);
+    this.backendId = domid;
+    if (log.enabled) log(`${front}: attach to ${backend} (dom${domid})`);
     await xs.write(`${front}/state`, String(XenbusState.Initialising));
     this.watch = await xs.watch(`${backend}/state`);
     void this.watchLoop(this.watch);
-    const timeout = this.opts.connectTimeoutMs ?? 15_000;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError(`${front}: backend ${backend} did not connect within ${timeout} ms`)), timeout);
-    });
+    const ms = this.opts.connectTimeoutMs;
     try {
-      await Promise.race([this.connected.promise, timedOut]);
+      await within(this.connected.promise, ms, () => new TimeoutError(`${front}: backend ${backend} did not connect within ${ms} ms`));
     } catch (err) {
       await this.fail(err instanceof XenpvError ? err : new ProtocolError(String(err)));
       await this.closeWatch();
       throw err;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -188,37 +174,20 @@ export class Blkfront implements BlockDevice {
     const xs = this.platform.xenstore;
     const limits = await readBackendLimits(xs, this.backendPath);
     if (this.stale()) return;
-    const order = Math.min(limits.maxRingPageOrder, this.opts.maxRingPageOrder ?? 2);
-    const nq = Math.min(limits.maxQueues, this.opts.queues ?? 1);
-    const abi = this.opts.abi ?? Abi.X86_64;
+    const order = Math.min(limits.maxRingPageOrder, this.opts.maxRingPageOrder);
+    const nq = Math.min(limits.maxQueues, this.opts.queues);
+    const abi = this.opts.abi;
     // Tables are sized for the most pages one request can carry.
     const indirectCap = this.opts.indirect === false ? 0 : MAX_INDIRECT_SEGMENTS;
-    this.queues = [];
     if (log.enabled) log(`${this.opts.frontend}: setup: ring-page-order ${order} (backend max ${limits.maxRingPageOrder}), ${nq} queue(s) (backend max ${limits.maxQueues}), abi ${abi}`);
-    for (let i = 0; i < nq; i++) {
-      const counters = (this.counters[i] ??= new QueueCounters());
-      const q = new RingQueue(this.opts.engine, this.platform, this.platform.scratch, this.lazyPages(), {
-        backend: this.backendId,
-        ringPages: 1 << order,
-        abi,
-        maxIndirectSegments: indirectCap,
-        eventStormLimit: this.opts.eventStormLimit,
-        counters,
-        index: i,
-      }, {
-        completed: (req, status) => this.completed(req, status),
-        fatal: (err) => void this.fail(err),
-        drained: () => this.pump(),
-      }, this.deferred);
-      this.queues.push(q);
-    }
+    this.rings.open(this.backendId, { queues: nq, ringPages: 1 << order, abi, maxIndirectSegments: indirectCap, eventStormLimit: this.opts.eventStormLimit });
     await writeFrontendKeys(xs, this.opts.frontend, {
       ringPageOrder: order,
-      queues: this.queues.map((q) => ({ ringRefs: q.ringRefs, port: q.port })),
+      queues: this.rings.queues.map((q) => ({ ringRefs: q.ringRefs, port: q.port })),
       abi,
-      persistent: this.opts.persistent ?? true,
+      persistent: this.opts.persistent,
     });
-    // fail()/close() tear down this.queues themselves; just stop here.
+    // fail()/close() tear down the rings themselves; just stop here.
     if (this.stale()) return;
     await xs.write(`${this.opts.frontend}/state`, String(XenbusState.Initialised));
     if (this.stale()) return;
@@ -227,30 +196,12 @@ export class Blkfront implements BlockDevice {
     this.enqueue(() => this.onBackendChanged());
   }
 
-  /** The queues' page supply, decided at connect (persistent or not). */
-  private lazyPages(): PageSupply {
-    const self = this;
-    return {
-      get persistent() {
-        return self.pages!.persistent;
-      },
-      acquire: (n, ro) => self.pages!.acquire(n, ro),
-      release: (lease) => self.pages!.release(lease),
-      get leased() {
-        return self.pages!.leased;
-      },
-      teardown: () => 0,
-    };
-  }
-
   private async connect(): Promise<void> {
     const xs = this.platform.xenstore;
     const info = await readBackendInfo(xs, this.backendPath);
     if (this.stale()) return;
-    const persistent = (this.opts.persistent ?? true) && info.persistent;
-    this.pages = persistent
-      ? new PersistentPages(this.platform.grants, this.backendId, this.deferred)
-      : new PerRequestPages(this.platform.grants, this.backendId, this.deferred);
+    const persistent = this.opts.persistent && info.persistent;
+    this.rings.usePages(persistent, this.backendId);
     const indirect = this.opts.indirect === false ? 0 : info.maxIndirectSegments;
     this.maxPages = Math.max(11, Math.min(indirect, MAX_INDIRECT_SEGMENTS));
     const before = this.currentInfo;
@@ -266,7 +217,7 @@ export class Blkfront implements BlockDevice {
     this.connected.resolve();
     // A backend that came back with another size is a resize too.
     if (before && before.sizeSectors !== this.currentInfo.sizeSectors) this.resize.emit(this.currentInfo);
-    this.resplitWaiting();
+    this.rings.waiting.resplit(this.maxPages);
     this.pump();
   }
 
@@ -284,7 +235,7 @@ export class Blkfront implements BlockDevice {
   private async suspend(): Promise<void> {
     this.setDriver(DriverState.Suspended);
     this.reconnects++;
-    this.waiting.unshift(this.teardownRings());
+    this.rings.waiting.unshift(this.rings.teardown());
     await this.platform.xenstore.write(`${this.opts.frontend}/state`, String(XenbusState.Closed));
     // The backend may already be Closed or waiting again: look once more.
     this.enqueue(() => this.onBackendChanged());
@@ -293,75 +244,27 @@ export class Blkfront implements BlockDevice {
   /** A backend that is not ours to use (see Action.Reset): close our side so it closes too. */
   private async reset(): Promise<void> {
     this.setDriver(DriverState.Suspended);
-    this.waiting.unshift(this.teardownRings());
+    this.rings.waiting.unshift(this.rings.teardown());
     await this.platform.xenstore.write(`${this.opts.frontend}/state`, String(XenbusState.Closed));
-  }
-
-  private teardownRings(): RingRequest[] {
-    const orphans: RingRequest[] = [];
-    for (const q of this.queues) orphans.push(...q.teardown().orphans);
-    this.queues = [];
-    this.pages?.teardown();
-    this.pages = undefined;
-    return orphans;
   }
 
   // ------------------------------------------------------------ data path
 
-  private resplitWaiting(): void {
-    this.waiting.resplit(this.maxPages);
-  }
-
-  /** Hand waiting requests to rings with room, round robin. */
+  /** Hand waiting requests to rings with room. */
   private pump(): void {
-    if (this.driver !== DriverState.Connected) return;
-    const n = this.queues.length;
-    for (let tries = 0; tries < n && this.waiting.length > 0; tries++) {
-      const q = this.queues[this.nextQueue]!;
-      this.nextQueue = (this.nextQueue + 1) % n;
-      const room = q.freeSlots;
-      if (room === 0) continue;
-      const batch = this.waiting.take(room);
-      const consumed = q.issue(batch);
-      if (consumed < batch.length) this.waiting.unshift(batch.slice(consumed));
-      if (this.driver !== DriverState.Connected) return;
-    }
+    if (this.driver === DriverState.Connected) this.rings.pump(() => this.driver === DriverState.Connected);
   }
 
   private completed(req: RingRequest, status: number): void {
-    if (status === BLKIF_RSP_OKAY) {
+    const o = outcomeOf(req, status);
+    if (!o.error) {
       req.io.complete();
       return;
     }
-    if (status === BLKIF_RSP_EOPNOTSUPP) {
-      // The backend says it cannot do this after all: stop offering it.
-      this.disableFeature(req.op);
-      req.io.fail(new UnsupportedError(`backend answered EOPNOTSUPP to operation ${req.op}`));
-      return;
-    }
-    if (req.op === BLKIF_OP_FLUSH_DISKCACHE || req.op === BLKIF_OP_WRITE_BARRIER) {
-      // A failed flush is never forgotten: the backend's store may have
-      // dropped acknowledged writes, so no later flush may say they are safe.
-      // The device fails closed with this error (README "Storage rules").
-      const err = new IoError(
-        `backend failed a flush (operation ${req.op}): writes acknowledged since the last successful flush may be lost; ` +
-          'the device is failed until it is disconnected and attached again',
-      );
-      req.io.fail(err);
-      void this.fail(err);
-      return;
-    }
-    req.io.fail(new IoError(`backend failed operation ${req.op} at sector ${req.wireSector}`));
-  }
-
-  private disableFeature(op: number): void {
-    const b = this.backend;
-    if (!b) return;
-    if (op === BLKIF_OP_FLUSH_DISKCACHE) b.flush = false;
-    else if (op === BLKIF_OP_WRITE_BARRIER) b.barrier = false;
-    else if (op === BLKIF_OP_DISCARD) b.discard = false;
-    else return;
-    this.currentInfo = this.blockInfo();
+    // The backend cannot do this after all: stop offering it.
+    if (o.disableOp && this.backend && dropFeature(this.backend, req.op)) this.currentInfo = this.blockInfo();
+    req.io.fail(o.error);
+    if (o.failDevice) void this.fail(o.error);
   }
 
   /** BlockInfo for the current backend, with what was negotiated (indirect segments, persistent grants). */
@@ -369,19 +272,13 @@ export class Blkfront implements BlockDevice {
     const info = toBlockInfo(this.backend!, this.maxPages > 11 ? this.maxPages : 0);
     // features.persistent says whether persistent grants are in use, not
     // whether the backend offers them: we may have declined (opts.persistent).
-    return { ...info, features: { ...info.features, persistent: this.pages?.persistent ?? false } };
+    return { ...info, features: { ...info.features, persistent: this.rings.persistent ?? false } };
   }
 
   private submit(io: IoOp, reqs: RingRequest[]): Promise<void> {
-    const ms = this.opts.requestTimeoutMs;
-    if (ms !== undefined) {
-      // Fails this call only; its ring requests stay where they are and a late answer is ignored.
-      const timer = setTimeout(() => io.fail(new TimeoutError(`no answer from the backend within ${ms} ms`)), ms);
-      const stop = (): void => clearTimeout(timer);
-      io.promise.then(stop, stop);
-    }
+    io.deadline(this.opts.requestTimeoutMs);
     io.expect(reqs.length);
-    this.waiting.push(reqs);
+    this.rings.waiting.push(reqs);
     this.pump();
     // The answer comes through shared memory and an unref'd domain: hold the process until it does.
     return keepAlive(io.promise);
@@ -402,8 +299,25 @@ export class Blkfront implements BlockDevice {
     return this.resize.on(listener);
   }
 
+  /**
+   * An I/O buffer: `bytes` bytes over whole pages granted to the backend for
+   * the buffer's life, so reads and writes through it copy nothing in
+   * blkfront (see src/blkfront/io-buffers.ts). Any Uint8Array still works.
+   */
+  async allocateBuffer(bytes: number): Promise<Uint8Array> {
+    this.gate();
+    return this.buffers.allocate(bytes, this.backendId);
+  }
+
+  /** End an I/O buffer before disconnect (which ends them all). */
+  async releaseBuffer(buffer: Uint8Array): Promise<void> {
+    this.gate();
+    this.buffers.release(buffer);
+  }
+
   async read(sector: bigint, buffers: Uint8Array[]): Promise<void> {
     const info = this.gate();
+    if (Array.isArray(buffers)) IoBufferPool.checkNotReleased(buffers);
     const req = validateRead(info, sector, buffers);
     this.ops.reads++;
     return this.rw(BLKIF_OP_READ, info, req.sector, req.buffers, req.bytes);
@@ -411,6 +325,7 @@ export class Blkfront implements BlockDevice {
 
   async write(sector: bigint, buffers: Uint8Array[]): Promise<void> {
     const info = this.gate();
+    if (Array.isArray(buffers)) IoBufferPool.checkNotReleased(buffers);
     const req = validateWrite(info, sector, buffers);
     this.ops.writes++;
     const p = this.rw(BLKIF_OP_WRITE, info, req.sector, req.buffers, req.bytes);
@@ -423,7 +338,7 @@ export class Blkfront implements BlockDevice {
   private rw(op: number, info: BlockInfo, sector: bigint, buffers: readonly Uint8Array[], bytes: number): Promise<void> {
     const io = new IoOp(new ByteStream(buffers));
     const wire = sector * BigInt(info.sectorSize / WIRE_SECTOR);
-    const reqs = planChunks(wire, bytes, this.maxPages).map((c) =>
+    const reqs = planChunksCut(wire, bytes, this.maxPages, this.buffers.cuts(buffers)).map((c) =>
       dataRequest(io, op, c.wireSector, c.byteOffset, c.byteLength, c.nPages),
     );
     return this.submit(io, reqs);
@@ -463,9 +378,9 @@ export class Blkfront implements BlockDevice {
     if (log.enabled) log(`${this.opts.frontend}: failed (${err.code}): ${err.message}`);
     this.setDriver(DriverState.Failed);
     this.failure = err;
-    const orphans = this.teardownRings();
-    for (const r of orphans) r.io.fail(err);
-    for (const r of this.waiting.drain()) r.io.fail(err);
+    for (const r of this.rings.teardown()) r.io.fail(err);
+    for (const r of this.rings.waiting.drain()) r.io.fail(err);
+    this.buffers.teardown();
     this.connected.reject(err);
     await this.closeWatch();
     await this.platform.xenstore.write(`${this.opts.frontend}/state`, String(XenbusState.Closed)).catch(() => undefined);
@@ -484,9 +399,9 @@ export class Blkfront implements BlockDevice {
 
   private async close(): Promise<void> {
     // Let what is in flight finish (bounded), then close per xenbus: Closing → Closed.
-    const grace = this.opts.disconnectTimeoutMs ?? 3_000;
+    const grace = this.opts.disconnectTimeoutMs;
     const deadline = Date.now() + grace;
-    while (this.driver === DriverState.Connected && this.pendingCount() > 0 && Date.now() < deadline) {
+    while (this.driver === DriverState.Connected && this.rings.pending > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 2));
     }
     const err = new DisconnectedError('device disconnected with the request pending');
@@ -495,39 +410,27 @@ export class Blkfront implements BlockDevice {
       this.setDriver(DriverState.Closing);
       const xs = this.platform.xenstore;
       await xs.write(`${this.opts.frontend}/state`, String(XenbusState.Closing)).catch(() => undefined);
-      await this.waitBackendClosed(grace);
+      await waitBackendClosed(xs, this.backendPath, grace);
       this.setDriver(DriverState.Closed);
-      const orphans = this.teardownRings();
-      for (const r of orphans) r.io.fail(err);
-      for (const r of this.waiting.drain()) r.io.fail(err);
+      for (const r of this.rings.teardown()) r.io.fail(err);
+      for (const r of this.rings.waiting.drain()) r.io.fail(err);
+      this.buffers.teardown();
       await this.closeWatch();
       await xs.write(`${this.opts.frontend}/state`, String(XenbusState.Closed)).catch(() => undefined);
     }
     this.setDriver(DriverState.Closed);
   }
 
-  private async waitBackendClosed(ms: number): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
-      const s = parseXenbusState(await this.platform.xenstore.tryRead(`${this.backendPath}/state`).catch(() => undefined));
-      if (s === XenbusState.Closing || s === XenbusState.Closed || s === XenbusState.Unknown) return;
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-
-  private pendingCount(): number {
-    return this.waiting.length + this.queues.reduce((n, q) => n + q.inFlight, 0);
-  }
-
   stats(): BlkfrontStats {
     return {
       state: this.driver,
-      inFlight: this.queues.reduce((n, q) => n + q.inFlight, 0),
-      waiting: this.waiting.length,
+      inFlight: this.rings.inFlight,
+      waiting: this.rings.waiting.length,
       reconnects: this.reconnects,
       deferredGrants: this.deferred.pending,
+      ioBufferPages: this.buffers.pagesInUse,
       ...this.ops,
-      ...summarise(this.counters),
+      ...summarise(this.rings.counters),
     };
   }
 }

@@ -7,7 +7,7 @@
 import { ProtocolError, UnsupportedError } from '../errors.js';
 import type { BlockInfo } from '../block/types.js';
 import type { XsOps } from '../platform/types.js';
-import { VDISK_CDROM, VDISK_READONLY, VDISK_REMOVABLE, XEN_PAGE_SIZE } from '../blkif/constants.js';
+import { BLKIF_OP_DISCARD, BLKIF_OP_FLUSH_DISKCACHE, BLKIF_OP_WRITE_BARRIER, VDISK_CDROM, VDISK_READONLY, VDISK_REMOVABLE, XEN_PAGE_SIZE } from '../blkif/constants.js';
 
 /** Limits we use, whatever a backend offers beyond them (offers are clamped). */
 export const MAX_RING_PAGE_ORDER = 4; // 16 pages, Linux's XENBUS_MAX_RING_GRANT_ORDER
@@ -153,4 +153,16 @@ export function toBlockInfo(b: BackendInfo, indirectSegments: number): BlockInfo
     media: b.cdrom ? 'cdrom' : 'disk',
     removable: b.removable,
   };
+}
+
+/**
+ * The backend answered EOPNOTSUPP to `op`: stop offering what it stands
+ * for. Returns whether a feature changed (then BlockInfo must be rebuilt).
+ */
+export function dropFeature(b: BackendInfo, op: number): boolean {
+  if (op === BLKIF_OP_FLUSH_DISKCACHE) b.flush = false;
+  else if (op === BLKIF_OP_WRITE_BARRIER) b.barrier = false;
+  else if (op === BLKIF_OP_DISCARD) b.discard = false;
+  else return false;
+  return true;
 }

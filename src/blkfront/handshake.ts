@@ -10,7 +10,9 @@
  *   protocol, feature-persistent          queue-%u/event-channel
  *                                         protocol, feature-persistent
  */
-import { XEN_IO_PROTO_ABI_X86_32, XEN_IO_PROTO_ABI_X86_64 } from '../blkif/constants.js';
+import { XEN_IO_PROTO_ABI_X86_32, XEN_IO_PROTO_ABI_X86_64, XenbusState } from '../blkif/constants.js';
+import { InvalidArgumentError, ProtocolError } from '../errors.js';
+import { parseXenbusState } from './state.js';
 import type { XenStore, XsOps } from '../platform/types.js';
 import { Abi } from '../ring/engine.js';
 
@@ -56,4 +58,40 @@ export async function writeFrontendKeys(xs: XenStore, front: string, keys: Front
     ops.push(tx.write(`${front}/feature-persistent`, keys.persistent ? '1' : '0'));
     await Promise.all(ops);
   });
+}
+
+/** The backend a vbd's frontend directory names (`backend`, `backend-id`), checked. */
+export async function readVbdBackend(xs: XenStore, front: string): Promise<{ path: string; domid: number }> {
+  const backend = await xs.tryRead(`${front}/backend`);
+  const backendId = await xs.tryRead(`${front}/backend-id`);
+  if (backend === undefined && backendId === undefined) {
+    throw new InvalidArgumentError('frontend', `no vbd at ${front} (no backend / backend-id keys): create it with createVbd() or xl block-attach`);
+  }
+  if (backend === undefined || backendId === undefined || !/^\d{1,5}$/.test(backendId)) {
+    throw new ProtocolError(`${front}: missing or malformed backend / backend-id`);
+  }
+  return { path: backend, domid: Number(backendId) };
+}
+
+/** Polls the backend's state until it is Closing, Closed or gone, for at most `ms`. */
+export async function waitBackendClosed(xs: XenStore, backendPath: string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const s = parseXenbusState(await xs.tryRead(`${backendPath}/state`).catch(() => undefined));
+    if (s === XenbusState.Closing || s === XenbusState.Closed || s === XenbusState.Unknown) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** `p`, or a rejection with `timeout()` after `ms` (the timer never outlives the race). */
+export async function within<T>(p: Promise<T>, ms: number, timeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timeout()), ms);
+  });
+  try {
+    return await Promise.race([p, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -3,7 +3,7 @@
  * an `invalid-argument` at attach, not a reconnect storm later.
  */
 import { InvalidArgumentError } from '../errors.js';
-import type { Abi, RingEngine } from '../ring/engine.js';
+import { Abi, type RingEngine } from '../ring/engine.js';
 import { MAX_QUEUES, MAX_RING_PAGE_ORDER } from './features.js';
 
 export interface BlkfrontOptions {
@@ -70,4 +70,23 @@ export function checkOptions(o: BlkfrontOptions): void {
   int('eventStormLimit', 1, Number.MAX_SAFE_INTEGER);
   int('requestTimeoutMs', 1, 3_600_000);
   int('ungrantRetryMs', 1, 60_000);
+}
+
+/** The options with every default filled in (the one place defaults live). */
+export type ResolvedOptions = Required<Omit<BlkfrontOptions, 'eventStormLimit' | 'requestTimeoutMs' | 'ungrantRetryMs'>> &
+  Pick<BlkfrontOptions, 'eventStormLimit' | 'requestTimeoutMs' | 'ungrantRetryMs'>;
+
+/** Checks `o` (checkOptions) and fills in the defaults documented on BlkfrontOptions. */
+export function resolveOptions(o: BlkfrontOptions): ResolvedOptions {
+  checkOptions(o);
+  return {
+    ...o,
+    maxRingPageOrder: o.maxRingPageOrder ?? 2,
+    queues: o.queues ?? 1,
+    persistent: o.persistent ?? true,
+    indirect: o.indirect ?? true,
+    abi: o.abi ?? Abi.X86_64,
+    connectTimeoutMs: o.connectTimeoutMs ?? 15_000,
+    disconnectTimeoutMs: o.disconnectTimeoutMs ?? 3_000,
+  };
 }

@@ -16,6 +16,11 @@ export interface PageLease {
   addresses: number[];
   /** Per-request grant behind this lease (undefined when persistent). */
   group?: GrantedPages;
+  /**
+   * The caller's own pages (an I/O buffer, io-buffers.ts): nothing to copy,
+   * and nothing to give back to the supply.
+   */
+  borrowed?: boolean;
 }
 
 export interface PageSupply {

@@ -3,7 +3,7 @@
  * into (`RingRequest`). The promise settles exactly once: when the last of
  * its requests completes, or at the first error.
  */
-import type { XenpvError } from '../errors.js';
+import { TimeoutError, type XenpvError } from '../errors.js';
 import type { PageLease } from './page-supply.js';
 import type { ByteStream } from './split.js';
 
@@ -41,6 +41,18 @@ export class IoOp {
     if (this.settled) return;
     this.settled = true;
     this.rejectFn(err);
+  }
+
+  /**
+   * Opt-in deadline: reject with `timeout` after `ms` unless settled first.
+   * Fails this call only; its ring requests stay where they are and a late
+   * answer is ignored.
+   */
+  deadline(ms: number | undefined): void {
+    if (ms === undefined) return;
+    const timer = setTimeout(() => this.fail(new TimeoutError(`no answer from the backend within ${ms} ms`)), ms);
+    const stop = (): void => clearTimeout(timer);
+    this.promise.then(stop, stop);
   }
 
   private finish(): void {

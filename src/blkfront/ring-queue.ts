@@ -3,10 +3,12 @@
  * tables, and the requests in flight on it. The async layer above
  * (blkfront.ts) owns waiting callers; this class only moves batches:
  *
- *   issue(batch) → grant pages, copy write data, write descriptors, one
+ *   issue(batch) → the caller's own granted pages (I/O buffers), else grant
+ *                  pages and copy write data; write descriptors, one
  *                  blkifWriteRequests, one pushRequestsAndCheckNotify
  *   event        → blkifReapResponses in batches until the final check says
- *                  the ring is empty; copy read data out; settle
+ *                  the ring is empty; copy read data out (unless the pages
+ *                  were the caller's); settle
  *
  * A violation reported by the engine fails the whole device (onFatal).
  */
@@ -32,7 +34,7 @@ import {
   type RingEngine,
 } from '../ring/engine.js';
 import { statusToError } from '../ring/status.js';
-import type { DeferredUngrant, PageSupply } from './page-supply.js';
+import type { DeferredUngrant, PageLease, PageSupply } from './page-supply.js';
 import type { RingRequest } from './request.js';
 import type { QueueCounters } from './stats.js';
 import { debug } from '../util/debug.js';
@@ -51,6 +53,11 @@ export interface QueueOptions {
   counters: QueueCounters;
   /** Queue index, for the debug log. */
   index: number;
+  /**
+   * The caller's own granted pages for a read or write, when its bytes lie
+   * in I/O buffers (io-buffers.ts); undefined: lease and copy.
+   */
+  borrow?: (req: RingRequest) => PageLease | undefined;
 }
 
 export interface QueueEvents {
@@ -213,15 +220,16 @@ export class RingQueue {
   private acquirePages(req: RingRequest): boolean {
     if (req.nPages === 0) return true;
     try {
-      // The backend only reads the pages of a write: grant them read-only.
-      req.lease = this.pages.acquire(req.nPages, req.op === BLKIF_OP_WRITE);
+      // Zero copy when the caller's bytes are already granted pages; else
+      // leased pages (the backend only reads those of a write: read-only).
+      req.lease = this.opts.borrow?.(req) ?? this.pages.acquire(req.nPages, req.op === BLKIF_OP_WRITE);
       if (req.nPages > BLKIF_MAX_SEGMENTS_PER_REQUEST) {
         req.indirect = this.pages.acquire(Math.ceil(req.nPages / BLKIF_SEGMENTS_PER_INDIRECT_PAGE), true);
       }
       return true;
     } catch (err) {
       if (!(err instanceof XenpvError)) throw err;
-      if (req.lease) this.pages.release(req.lease);
+      if (req.lease && !req.lease.borrowed) this.pages.release(req.lease);
       req.lease = undefined;
       return false;
     }
@@ -249,7 +257,10 @@ export class RingQueue {
     const lease = req.lease!;
     // A caller buffer detached or shrunk in flight throws here (InvalidArgumentError);
     // issue() fails just that operation.
-    if (req.op === BLKIF_OP_WRITE) req.io.stream!.copy(this.u8, lease.addresses, req.byteOffset, req.byteLength, true);
+    if (req.op === BLKIF_OP_WRITE && !lease.borrowed) {
+      req.io.stream!.copy(this.u8, lease.addresses, req.byteOffset, req.byteLength, true);
+      this.opts.counters.bytesCopied += req.byteLength;
+    }
     for (let p = 0; p < req.nPages; p++) dv.setUint32(this.stagingGrefs + p * 4, lease.grefs[p]!, true);
     const sectors512 = req.byteLength / 512;
     if (!req.indirect) {
@@ -331,9 +342,10 @@ export class RingQueue {
       else if (req.op === BLKIF_OP_READ) c.bytesRead += req.byteLength;
       else if (req.op === BLKIF_OP_WRITE) c.bytesWritten += req.byteLength;
     }
-    if (req.lease && status === BLKIF_RSP_OKAY && req.op === BLKIF_OP_READ && !req.io.isSettled) {
+    if (req.lease && !req.lease.borrowed && status === BLKIF_RSP_OKAY && req.op === BLKIF_OP_READ && !req.io.isSettled) {
       try {
         req.io.stream!.copy(this.u8, req.lease.addresses, req.byteOffset, req.byteLength, false);
+        this.opts.counters.bytesCopied += req.byteLength;
       } catch (copyErr) {
         err ??= asXenpvError(copyErr); // the caller's buffer went away
       }
@@ -347,7 +359,7 @@ export class RingQueue {
   }
 
   private releasePages(req: RingRequest): void {
-    if (req.lease) this.pages.release(req.lease);
+    if (req.lease && !req.lease.borrowed) this.pages.release(req.lease);
     if (req.indirect) this.pages.release(req.indirect);
     req.lease = req.indirect = undefined;
   }

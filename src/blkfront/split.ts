@@ -35,6 +35,21 @@ export function planChunks(wireSector: bigint, totalBytes: number, maxPages: num
   return chunks;
 }
 
+/**
+ * planChunks over each stretch between `cuts` (sorted stream offsets,
+ * multiples of 512): no chunk spans a cut.
+ */
+export function planChunksCut(wireSector: bigint, totalBytes: number, maxPages: number, cuts: readonly number[]): Chunk[] {
+  if (cuts.length === 0) return planChunks(wireSector, totalBytes, maxPages);
+  const chunks: Chunk[] = [];
+  let from = 0;
+  for (const to of [...cuts, totalBytes]) {
+    for (const c of planChunks(wireSector + BigInt(from / 512), to - from, maxPages)) chunks.push({ ...c, byteOffset: c.byteOffset + from });
+    from = to;
+  }
+  return chunks;
+}
+
 /** One discard request: a run on disk in 512-byte units. */
 export interface DiscardRun {
   wireSector: bigint;
@@ -101,6 +116,17 @@ export class ByteStream {
       else hi = mid - 1;
     }
     return lo;
+  }
+
+  /**
+   * The caller buffer holding stream offset `off`, where in it, and how many
+   * of the `len` bytes from there it holds.
+   */
+  runAt(off: number, len: number): { buffer: Uint8Array; inBuffer: number; bytes: number } {
+    const b = this.bufferAt(off);
+    const buffer = this.buffers[b]!;
+    const inBuffer = off - this.starts[b]!;
+    return { buffer, inBuffer, bytes: Math.min(len, buffer.byteLength - inBuffer) };
   }
 
   /**

@@ -16,6 +16,8 @@ export class QueueCounters {
   errors = 0;
   bytesRead = 0;
   bytesWritten = 0;
+  /** Bytes blkfront copied between callers' buffers and granted pages (0 for I/O buffers). */
+  bytesCopied = 0;
   /** Event-channel kicks we sent (only when the ring's event index asked). */
   notificationsSent = 0;
   /** Events the backend sent us. */
@@ -30,6 +32,7 @@ export interface QueueStats {
   errors: number;
   bytesRead: number;
   bytesWritten: number;
+  bytesCopied: number;
   notificationsSent: number;
   notificationsReceived: number;
   latencyUs: LatencySummary;
@@ -42,6 +45,7 @@ export function queueStats(c: QueueCounters): QueueStats {
     errors: c.errors,
     bytesRead: c.bytesRead,
     bytesWritten: c.bytesWritten,
+    bytesCopied: c.bytesCopied,
     notificationsSent: c.notificationsSent,
     notificationsReceived: c.notificationsReceived,
     latencyUs: c.latencyUs.summary(),
@@ -71,6 +75,10 @@ export interface BlkfrontStats extends OperationCounts {
   /** Bytes of ring requests the backend completed OK. */
   bytesRead: number;
   bytesWritten: number;
+  /** Bytes copied between callers' buffers and granted pages (I/O buffers avoid it). */
+  bytesCopied: number;
+  /** Live I/O buffers' pages (allocateBuffer). */
+  ioBufferPages: number;
   /** Ring requests pushed (a call may be split into several), and answered with an error. */
   requests: number;
   errors: number;
@@ -81,7 +89,7 @@ export interface BlkfrontStats extends OperationCounts {
 }
 
 
-type Summed = 'bytesRead' | 'bytesWritten' | 'requests' | 'errors' | 'notificationsSent' | 'notificationsReceived';
+type Summed = 'bytesRead' | 'bytesWritten' | 'bytesCopied' | 'requests' | 'errors' | 'notificationsSent' | 'notificationsReceived';
 
 /** Totals over queues, and each queue's own figures. */
 export function summarise(counters: readonly QueueCounters[]): Pick<BlkfrontStats, Summed | 'queues'> {
@@ -90,6 +98,7 @@ export function summarise(counters: readonly QueueCounters[]): Pick<BlkfrontStat
   return {
     bytesRead: sum('bytesRead'),
     bytesWritten: sum('bytesWritten'),
+    bytesCopied: sum('bytesCopied'),
     requests: sum('requests'),
     errors: sum('errors'),
     notificationsSent: sum('notificationsSent'),

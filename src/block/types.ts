@@ -13,6 +13,27 @@
  *   are fine). The buffers are contiguous on disk: buffers[0] covers
  *   `sector ..`, buffers[1] follows right after it, and so on.
  *
+ * I/O buffers (optional, zero copy)
+ * - A flavour whose transport can work on caller memory directly offers
+ *   `allocateBuffer(bytes)`: a Uint8Array of exactly `bytes` bytes over whole
+ *   pages that the device can hand to its transport as they are (`xen`:
+ *   pages granted to the backend, so blkfront copies nothing; the backend's
+ *   pread/pwrite is the one copy, as with plain fs). Use it like any buffer,
+ *   in any read/write, mixed with ordinary ones and as subarrays; only bytes
+ *   in ordinary memory (or at an offset that is not a page boundary of an I/O
+ *   buffer) are copied. Flavours without it (`file`, `memory`) need no
+ *   copy-free memory; callers fall back:
+ *     const buf = (await dev.allocateBuffer?.(n)) ?? new Uint8Array(n);
+ * - An I/O buffer lives until `releaseBuffer(buf)` or `disconnect()`; after
+ *   that its pages go back to the device's pool, so the view must not be
+ *   used: any device refuses that view object with `invalid-argument`
+ *   (`buffers[i]`), and its pages may hold other data (a subarray kept past
+ *   release cannot be told apart from fresh memory: do not keep one).
+ *   `allocateBuffer` rejects `invalid-argument` (`bytes`: not an integer in
+ *   1..2^30), `disconnected`, or `grant` when the grant table or page pool
+ *   is exhausted (nothing is left allocated). `releaseBuffer` rejects
+ *   `invalid-argument` for a view it did not hand out, or already released.
+ *
  * Errors (all `XenpvError`s from src/errors.ts; callers switch on `code`).
  * Checks run in this order, so a call that is wrong in several ways always
  * reports the same one:
@@ -121,4 +142,11 @@ export interface BlockDevice {
   disconnect(): Promise<void>;
   /** Observe size changes; returns a function that removes the listener. */
   onResize(listener: ResizeListener): () => void;
+  /**
+   * Optional: a zero-copy I/O buffer of `bytes` bytes (see "I/O buffers"
+   * above). Absent on flavours that copy nothing anyway.
+   */
+  allocateBuffer?(bytes: number): Promise<Uint8Array>;
+  /** Optional, with allocateBuffer: end one I/O buffer before disconnect. */
+  releaseBuffer?(buffer: Uint8Array): Promise<void>;
 }

@@ -7,7 +7,12 @@
  *
  * Contenders: `fs` (fs/promises FileHandle on the wasm device's backing
  * file, as the demo's baseline), `wasm` (blkfront and blkback both on the
- * Wasm engine), `js` (both on the TypeScript twin). Each contender has its
+ * Wasm engine), `js` (both on the TypeScript twin), and `wasm-copy` (the
+ * Wasm engine with plain Uint8Array buffers). `wasm` and `js` do their I/O
+ * through the device's zero-copy I/O buffers (`allocateBuffer`: pages
+ * granted to the backend, so blkfront copies nothing); `wasm-copy` shows
+ * what the same device costs when callers bring their own memory (each
+ * byte bounced through a persistent-grant page). Each contender has its
  * own simulation and file; rounds alternate the contenders (fs, wasm, js,
  * then js, wasm, fs, ...) so drift on a shared machine hits all alike, and
  * the median round is kept per (workload, contender); the ratio to fs is
@@ -18,7 +23,9 @@
  * (process.cpuUsage: every thread of the process, libuv's pool included),
  * how busy the front (main) and back (worker) event loops were
  * (performance.eventLoopUtilization, 0..1), and the ring's event-channel
- * notifications per ring request (sent + received, from blkfront stats()).
+ * notifications per ring request (sent + received, from blkfront stats()),
+ * and the bytes blkfront copied per byte delivered (0 with I/O buffers; the
+ * backend's pread/pwrite into the granted page is the one copy, as fs's).
  * Buffers are allocated before timing, one per lane, and nothing is
  * verified inside the timed loop (a check runs after each read phase).
  */
@@ -35,8 +42,21 @@ import { barChart } from './svg.js';
 export const QD = 32;
 const MiB = 1 << 20;
 
-export type Contender = 'fs' | 'wasm' | 'js';
-export const CONTENDERS: readonly Contender[] = ['fs', 'wasm', 'js'];
+export type Contender = 'fs' | 'wasm' | 'js' | 'wasm-copy';
+export const CONTENDERS: readonly Contender[] = ['fs', 'wasm', 'js', 'wasm-copy'];
+
+/** Engine and buffers of each simulated contender. */
+const DEVICES: Record<Exclude<Contender, 'fs'>, { engine: 'wasm' | 'js'; ioBuffers: boolean }> = {
+  wasm: { engine: 'wasm', ioBuffers: true },
+  js: { engine: 'js', ioBuffers: true },
+  'wasm-copy': { engine: 'wasm', ioBuffers: false },
+};
+
+/**
+ * Pool pages of each simulation: 32 lanes of 1 MiB I/O buffers (8,192
+ * pages) plus the copy path's persistent pages fit in one domain's share.
+ */
+const POOL_PAGES = 65536;
 
 export interface Workload {
   name: string;
@@ -69,6 +89,10 @@ export interface E2eEntry {
   /** Ring requests and notifications (sent + received) per ring request; null for fs. */
   ringRequests: number | null;
   notificationsPerRequest: number | null;
+  /** Bytes blkfront copied per byte delivered (0: zero copy); null for fs. */
+  copiedPerByte: number | null;
+  /** The device's I/O buffers were used (zero copy); false for fs and wasm-copy. */
+  ioBuffers: boolean;
   /** This contender's MB/s ÷ fs MB/s in the same round (median over rounds). */
   ofFs: number;
   /** Read phases: the data read back matched what was written (checked after the phase). */
@@ -81,13 +105,16 @@ export interface E2eOptions {
   rounds: number;
 }
 
-export const E2E_FULL: E2eOptions = { sizeMiB: 256, randomOps: 20000, rounds: 3 };
+export const E2E_FULL: E2eOptions = { sizeMiB: 256, randomOps: 20000, rounds: 5 };
 export const E2E_QUICK: E2eOptions = { sizeMiB: 16, randomOps: 1000, rounds: 1 };
 
 /** Read and write whole blocks at byte offsets: what each contender offers. */
 interface Target {
   read(offset: number, buf: Uint8Array): Promise<void>;
   write(offset: number, buf: Uint8Array): Promise<void>;
+  /** Memory for the lanes' buffers (I/O buffers where the contender uses them). */
+  alloc(bytes: number): Promise<Uint8Array>;
+  ioBuffers: boolean;
   /** Backend thread ELU (simulated devices). */
   backElu?(prev?: EventLoopUtilization): EventLoopUtilization;
   dev?: Blkfront;
@@ -103,13 +130,17 @@ function fsTarget(h: FileHandle): Target {
       const { bytesWritten } = await h.write(buf, 0, buf.byteLength, off);
       if (bytesWritten !== buf.byteLength) throw new Error(`fs: short write at ${off}`);
     },
+    alloc: async (bytes) => new Uint8Array(bytes),
+    ioBuffers: false,
   };
 }
 
-function devTarget(sim: Simulation, disk: SimDisk, dev: Blkfront): Target {
+function devTarget(sim: Simulation, disk: SimDisk, dev: Blkfront, ioBuffers: boolean): Target {
   return {
     read: (off, buf) => dev.read(BigInt(off / 512), [buf]),
     write: (off, buf) => dev.write(BigInt(off / 512), [buf]),
+    alloc: (bytes) => (ioBuffers ? dev.allocateBuffer(bytes) : Promise.resolve(new Uint8Array(bytes))),
+    ioBuffers,
     backElu: (prev) => sim.backendEventLoopUtilization(disk, prev),
     dev,
   };
@@ -143,8 +174,29 @@ function offsets(w: Workload, sizeBytes: number, randomOps: number): number[] {
   });
 }
 
-async function runPhase(t: Target, w: Workload, offs: number[], fill: Uint8Array, signal: AbortSignal): Promise<{ seconds: number; cpuUs: number; frontBusy: number; backBusy: number | null; verified: boolean }> {
-  const lanes = Array.from({ length: Math.min(QD, offs.length) }, () => (w.write ? fill : new Uint8Array(w.blockBytes)));
+/** Each lane's buffer and the write pattern, in the target's own memory: allocated once per block size, before timing. */
+interface Buffers {
+  lanes: Uint8Array[];
+  fill: Uint8Array;
+}
+
+async function buffersFor(t: Target, blockBytes: number, cache: Map<number, Buffers>): Promise<Buffers> {
+  let b = cache.get(blockBytes);
+  if (!b) {
+    const fill = await t.alloc(blockBytes);
+    fill.set(pattern(blockBytes));
+    const lanes: Uint8Array[] = [];
+    for (let i = 0; i < QD; i++) lanes.push(await t.alloc(blockBytes));
+    b = { lanes, fill };
+    cache.set(blockBytes, b);
+  }
+  return b;
+}
+
+async function runPhase(t: Target, w: Workload, offs: number[], bufs: Buffers, signal: AbortSignal): Promise<{ seconds: number; cpuUs: number; frontBusy: number; backBusy: number | null; verified: boolean }> {
+  const fill = bufs.fill;
+  const lanes = bufs.lanes.slice(0, Math.min(QD, offs.length)).map((b) => (w.write ? fill : b));
+  if (!w.write) for (const b of lanes) b.fill(0);
   let next = 0;
   const lane = async (buf: Uint8Array): Promise<void> => {
     while (next < offs.length) {
@@ -171,15 +223,17 @@ async function runPhase(t: Target, w: Workload, offs: number[], fill: Uint8Array
 interface Rig {
   contender: Contender;
   target: Target;
+  buffers: Map<number, Buffers>;
   close(): Promise<void>;
 }
 
 async function rig(contender: Exclude<Contender, 'fs'>, dir: string, sizeBytes: number): Promise<Rig> {
-  const sim = await Simulation.start();
+  const { engine, ioBuffers } = DEVICES[contender];
+  const sim = await Simulation.start({ poolPages: POOL_PAGES });
   try {
-    const disk = await sim.createDisk({ sizeBytes, path: join(dir, `${contender}.img`), backendEngine: contender });
-    const dev = await sim.attach(disk, { engine: contender, maxRingPageOrder: 2 });
-    return { contender, target: devTarget(sim, disk, dev), close: () => sim.stop() };
+    const disk = await sim.createDisk({ sizeBytes, path: join(dir, `${contender}.img`), backendEngine: engine });
+    const dev = await sim.attach(disk, { engine, maxRingPageOrder: 2 });
+    return { contender, target: devTarget(sim, disk, dev, ioBuffers), buffers: new Map(), close: () => sim.stop() };
   } catch (err) {
     await sim.stop();
     throw err;
@@ -192,14 +246,14 @@ export async function runE2e(opts: E2eOptions, out: Output, signal: AbortSignal)
   const rigs: Rig[] = [];
   try {
     const sizeBytes = opts.sizeMiB * MiB;
-    for (const c of ['wasm', 'js'] as const) rigs.push(await rig(c, dir, sizeBytes));
+    for (const c of ['wasm', 'js', 'wasm-copy'] as const) rigs.push(await rig(c, dir, sizeBytes));
     // Plain fs works on the wasm device's own backing file (the demo's baseline).
     const fh = await open(join(dir, 'wasm.img'), 'r+');
-    rigs.unshift({ contender: 'fs', target: fsTarget(fh), close: () => fh.close() });
+    rigs.unshift({ contender: 'fs', target: fsTarget(fh), buffers: new Map(), close: () => fh.close() });
     // Warm-up, untimed: every block of every file written once (the files
     // start sparse; the persistent grant pools fill; the JIT warms up).
     const seq = WORKLOADS.find((w) => w.write && !w.random)!;
-    for (const r of rigs) await runPhase(r.target, seq, offsets(seq, sizeBytes, 0), pattern(seq.blockBytes), signal);
+    for (const r of rigs) await runPhase(r.target, seq, offsets(seq, sizeBytes, 0), await buffersFor(r.target, seq.blockBytes, r.buffers), signal);
     const samples = new Map<string, E2eEntry[]>();
     const total = opts.rounds * WORKLOADS.length * rigs.length;
     let step = 0;
@@ -207,11 +261,10 @@ export async function runE2e(opts: E2eOptions, out: Output, signal: AbortSignal)
       const order = round % 2 === 0 ? rigs : [...rigs].reverse();
       for (const w of WORKLOADS) {
         const offs = offsets(w, sizeBytes, opts.randomOps);
-        const fill = pattern(w.blockBytes);
         const got: E2eEntry[] = [];
         for (const r of order) {
           out.progress(`e2e round ${round + 1}/${opts.rounds}: ${w.name} (${r.contender})`, step++, total);
-          got.push(await measureOne(r, w, offs, fill, signal));
+          got.push(await measureOne(r, w, offs, await buffersFor(r.target, w.blockBytes, r.buffers), signal));
         }
         const fsRate = got.find((e) => e.contender === 'fs')!.MBps;
         for (const e of got) {
@@ -238,16 +291,19 @@ export async function runE2e(opts: E2eOptions, out: Output, signal: AbortSignal)
   }
 }
 
-async function measureOne(r: Rig, w: Workload, offs: number[], fill: Uint8Array, signal: AbortSignal): Promise<E2eEntry> {
+async function measureOne(r: Rig, w: Workload, offs: number[], bufs: Buffers, signal: AbortSignal): Promise<E2eEntry> {
   const before = r.target.dev?.stats();
-  const p = await runPhase(r.target, w, offs, fill, signal);
+  const p = await runPhase(r.target, w, offs, bufs, signal);
   const after = r.target.dev?.stats();
   let ringRequests: number | null = null;
   let notificationsPerRequest: number | null = null;
+  let copiedPerByte: number | null = null;
   if (before && after) {
     ringRequests = after.requests - before.requests;
     const notes = after.notificationsSent + after.notificationsReceived - before.notificationsSent - before.notificationsReceived;
     notificationsPerRequest = ringRequests > 0 ? notes / ringRequests : 0;
+    const moved = after.bytesRead + after.bytesWritten - before.bytesRead - before.bytesWritten;
+    copiedPerByte = moved > 0 ? (after.bytesCopied - before.bytesCopied) / moved : 0;
     if (after.errors !== before.errors) throw new Error(`${r.contender}: ${after.errors - before.errors} ring request(s) failed during ${w.name}`);
   }
   const bytes = offs.length * w.blockBytes;
@@ -264,17 +320,20 @@ async function measureOne(r: Rig, w: Workload, offs: number[], fill: Uint8Array,
     backBusy: p.backBusy,
     ringRequests,
     notificationsPerRequest,
+    copiedPerByte,
+    ioBuffers: r.target.ioBuffers,
     ofFs: 1,
     verified: p.verified,
   };
 }
 
 export function e2eTable(results: readonly E2eEntry[]): string {
-  const head = ['workload', 'who', 'MB/s', 'IOPS', '% of fs', 'CPU µs/op', 'wasm/js CPU', 'front busy', 'back busy', 'notif/req'];
+  const head = ['workload', 'who', 'buffers', 'MB/s', 'IOPS', '% of fs', 'CPU µs/op', 'wasm/js CPU', 'front busy', 'back busy', 'notif/req', 'copied B/B'];
   const cpuOf = (w: string, c: Contender): number => results.find((r) => r.workload === w && r.contender === c)?.cpuUsPerOp ?? NaN;
   const body = results.map((r) => [
     r.workload,
     r.contender,
+    r.contender === 'fs' ? 'plain' : r.ioBuffers ? 'io-buffer' : 'plain',
     r.MBps.toFixed(1),
     Math.round(r.iops).toLocaleString('en-US'),
     `${(100 * r.ofFs).toFixed(0)}%`,
@@ -283,8 +342,9 @@ export function e2eTable(results: readonly E2eEntry[]): string {
     `${(100 * r.frontBusy).toFixed(0)}%`,
     r.backBusy === null ? '' : `${(100 * r.backBusy).toFixed(0)}%`,
     r.notificationsPerRequest === null ? '' : r.notificationsPerRequest.toFixed(3),
+    r.copiedPerByte === null ? '' : r.copiedPerByte.toFixed(2),
   ]);
-  return formatTable(head, body, 2);
+  return formatTable(head, body, 3);
 }
 
 /** Left-aligned first `textCols` columns, the rest right-aligned. */
@@ -296,7 +356,7 @@ export function formatTable(head: string[], body: string[][], textCols: number):
 
 export const e2e: Family = {
   name: 'e2e',
-  help: 'the simulated device on each engine next to plain fs (MB/s, CPU per op, notifications)',
+  help: 'the simulated device on each engine (zero-copy I/O buffers, and plain buffers) next to plain fs (MB/s, CPU per op, notifications, copies)',
   svgFile: 'bench-e2e.svg',
   async run({ quick, out, signal }): Promise<FamilyReport> {
     const results = await runE2e(quick ? E2E_QUICK : E2E_FULL, out, signal);
@@ -304,7 +364,7 @@ export const e2e: Family = {
       name: w.name,
       values: results.filter((r) => r.workload === w.name).map((r) => ({ engine: r.contender, value: r.MBps })),
     }));
-    const title = `xenpv e2e: blkfront -> blkback worker -> file at QD${QD}, vs plain fs (${process.version})`;
+    const title = `xenpv e2e: blkfront -> blkback worker -> file at QD${QD}, vs plain fs; wasm/js with I/O buffers (${process.version})`;
     return { results, table: e2eTable(results), svg: barChart(title, rows, { unit: 'MB/s', axis: 'MB/s, 10^6 bytes/s (higher is better)' }) };
   },
 };
