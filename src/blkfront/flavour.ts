@@ -112,6 +112,13 @@ class XenBlockDevice implements BlockDevice {
   onResize(listener: ResizeListener): () => void {
     return this.blkfront.onResize(listener);
   }
+  /** Zero-copy I/O buffers: pages granted to the backend (src/blkfront/io-buffers.ts). */
+  allocateBuffer(bytes: number): Promise<Uint8Array> {
+    return this.blkfront.allocateBuffer(bytes);
+  }
+  releaseBuffer(buffer: Uint8Array): Promise<void> {
+    return this.blkfront.releaseBuffer(buffer);
+  }
   disconnect(): Promise<void> {
     this.closing ??= this.blkfront.disconnect().finally(() => this.teardown());
     return this.closing;
