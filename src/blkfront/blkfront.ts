@@ -67,6 +67,8 @@ export class Blkfront implements BlockDevice {
   private readonly deferred: DeferredUngrant;
   private maxPages = 11;
   private closing: Promise<void> | undefined;
+  /** Set while close() waits for the backend to close: the state watch fired. */
+  private backendMoved: (() => void) | undefined;
   /** Resolves once disconnect() has finished (never rejects): for owners that track devices. */
   readonly closed: Promise<void>;
   private markClosed!: () => void;
@@ -136,7 +138,10 @@ export class Blkfront implements BlockDevice {
 
   private async watchLoop(watch: XsWatch): Promise<void> {
     try {
-      for await (const _ev of watch) this.enqueue(() => this.onBackendChanged());
+      for await (const _ev of watch) {
+        this.backendMoved?.();
+        this.enqueue(() => this.onBackendChanged());
+      }
     } catch {
       // The watch ended with the connection: nothing more will change.
     }
@@ -511,12 +516,26 @@ export class Blkfront implements BlockDevice {
     while (Date.now() < deadline) {
       const s = parseXenbusState(await this.platform.xenstore.tryRead(`${this.backendPath}/state`).catch(() => undefined));
       if (s === XenbusState.Closing || s === XenbusState.Closed || s === XenbusState.Unknown) return;
-      await new Promise((r) => setTimeout(r, 5));
+      // Look again when the state watch fires (the 5 ms timer only backs up a watch that went away).
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          this.backendMoved = undefined;
+          resolve();
+        };
+        const timer = setTimeout(done, 5);
+        this.backendMoved = done;
+      });
     }
   }
 
   private pendingCount(): number {
     return this.waiting.length + this.queues.reduce((n, q) => n + q.inFlight, 0);
+  }
+
+  /** The driver state alone: what `stats().state` says, without summing the counters. */
+  get state(): DriverState {
+    return this.driver;
   }
 
   stats(): BlkfrontStats {
