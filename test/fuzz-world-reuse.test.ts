@@ -16,7 +16,8 @@ import { MemoryBlockDevice } from '../src/block/memory.js';
 import { Hypervisor } from '../src/platform/sim/hypervisor.js';
 import { HostileBackend } from '../tools/fuzz/peers/hostile-backend.js';
 import { createWorld, WorldPool } from '../tools/fuzz/peers/world.js';
-import { replayCase } from '../tools/fuzz/runner.js';
+import { replayCase, runFuzz } from '../tools/fuzz/runner.js';
+import { toJson } from '../tools/fuzz/serialize.js';
 import { FuzzViolation } from '../tools/fuzz/target.js';
 import { loadTarget } from '../tools/fuzz/targets/index.js';
 
@@ -93,6 +94,27 @@ describe('a reused world gives the verdicts of fresh worlds', () => {
     const { reused, fresh } = await compare('backend');
     expect(reused).toEqual(fresh);
     expect(reused.filter((v) => v !== 'ok').length).toBeGreaterThan(0);
+  }, 300_000);
+});
+
+describe('shrinking and replay on a reused world', () => {
+  it('a planted backend bug is found, shrunk, and found again as the same shrunk case from the same seed; the --path replay fails the same way', async () => {
+    const real = MemoryBlockDevice.prototype.write;
+    MemoryBlockDevice.prototype.write = async function (this: MemoryBlockDevice, sector: bigint, buffers: Uint8Array[]): Promise<void> {
+      if (sector % 3n === 1n) buffers = buffers.map((b, i) => (i === 0 ? Uint8Array.from(b, (x, j) => (j === 20 ? x ^ 0xff : x)) : b));
+      return real.call(this, sector, buffers);
+    };
+    restore.push(() => void (MemoryBlockDevice.prototype.write = real));
+    const t = await loadTarget('backend');
+    const opts = { seed: 3, runs: 200, save: false, progressMs: 0, watchdogMs: 0, log: () => undefined };
+    const first = await runFuzz(t, opts);
+    expect(first.failed).toBe(true);
+    const again = await runFuzz(t, opts);
+    expect(toJson(again.counterexample)).toBe(toJson(first.counterexample));
+    expect(again.error).toBe(first.error);
+    const replay = await runFuzz(t, { ...opts, path: first.path });
+    expect(replay.failed).toBe(true);
+    expect(replay.error).toBe(first.error);
   }, 300_000);
 });
 
