@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fuzzRatesSvg, runFuzzRates } from '../tools/bench/fuzz-rates.js';
+import { fuzzRatesSvg, fuzzRatesTable, runFuzzRates } from '../tools/bench/fuzz-rates.js';
 import { readV8Coverage, summarise } from '../tools/fuzz/coverage.js';
 import { eventually } from '../tools/fuzz/peers/world.js';
 import { runCli } from './support/cli.js';
@@ -82,6 +82,9 @@ describe('fuzz rates bench family', () => {
     expect(rows[0]!.cases).toBeGreaterThan(0);
     expect(rows[0]!.casesPerSecond).toBeGreaterThan(0);
     expect(rows[0]!.cpuUsPerCase).toBeGreaterThan(0);
+    expect(rows[0]!.offCpuPct).toBeGreaterThanOrEqual(0);
+    expect(rows[0]!.offCpuPct).toBeLessThanOrEqual(100);
+    expect(fuzzRatesTable(rows)).toMatch(/^target .* off-cpu\nblkif .*%$/);
     const svg = fuzzRatesSvg(rows);
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg).toContain('blkif');

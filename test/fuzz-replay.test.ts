@@ -11,7 +11,7 @@ import { toJson } from '../tools/fuzz/serialize.js';
 
 /** Cases per target in CI; `FUZZ_RUNS` overrides (e.g. 20 for a quick local run). */
 const RUNS = Number(process.env.FUZZ_RUNS ?? 200);
-/** The driver targets build a whole simulated machine per case (tens of ms): fewer cases. */
+/** The driver targets run a whole xenbus handshake and teardown per case (about 10 ms of CPU each): fewer cases. */
 const DRIVER_RUNS: Record<string, number> = { frontend: 60, backend: 100 };
 const runsFor = (name: string): number => (process.env.FUZZ_RUNS ? RUNS : DRIVER_RUNS[name] ?? RUNS);
 /** Fixed seed so CI is reproducible; `FUZZ_SEED` overrides. */

@@ -7,7 +7,7 @@
  * The backend is tools/fuzz/peers/hostile-backend.ts: raw ring accesses written
  * from blkif.h, independent of the engine under test.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Blkfront, type BlkfrontOptions } from '../src/blkfront/blkfront.js';
 import { createEngine } from '../src/ring/index.js';
 import { HDR_RSP_PROD, OP_READ, OP_WRITE, RSP_ERROR, RSP_OKAY, Xb } from '../tools/fuzz/peers/blkif-wire.js';
@@ -432,5 +432,32 @@ describe('hostile backend: nonsense while connected', () => {
     await within(r.dev.disconnect(), 20_000, 'disconnect');
     expect(r.w.dom0.grants.activeGrants()).toBe(0);
     expect(r.w.dom0.evtchn.openPorts()).toEqual([]);
+  });
+});
+
+describe('hostile backend: a slow close', () => {
+  const turn = (): Promise<void> => new Promise((res) => setImmediate(res));
+  it('disconnect() ends on the backend state watch when the backend closes late, not on a polling timer', async () => {
+    const r = await rig();
+    // From here no timeout fires: a close that polled on a timer would never see Closed.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const closing = r.dev.disconnect();
+      let done = false;
+      void closing.then(() => (done = true));
+      // The backend sees Closing but takes its time before going Closed.
+      const front = `${r.w.paths.frontend}/state`;
+      for (let i = 0; i < 10_000 && (await r.w.peer.xenstore.tryRead(front)) !== String(Xb.Closing); i++) await turn();
+      expect(await r.w.peer.xenstore.tryRead(front)).toBe(String(Xb.Closing));
+      for (let i = 0; i < 20; i++) await turn();
+      expect(done).toBe(false);
+      r.be.release();
+      await r.be.setState(Xb.Closed);
+      for (let i = 0; i < 1000 && !done; i++) await turn();
+      expect(done).toBe(true);
+      expect(r.dev.state).toBe('closed');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

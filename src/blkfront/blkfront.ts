@@ -62,6 +62,8 @@ export class Blkfront implements BlockDevice {
   private readonly buffers: IoBufferPool;
   private maxPages = 11;
   private closing: Promise<void> | undefined;
+  /** Set while close() waits for the backend to close: the state watch fired. */
+  private backendMoved: (() => void) | undefined;
   /** Resolves once disconnect() has finished (never rejects): for owners that track devices. */
   readonly closed: Promise<void>;
   private markClosed!: () => void;
@@ -122,7 +124,10 @@ export class Blkfront implements BlockDevice {
 
   private async watchLoop(watch: XsWatch): Promise<void> {
     try {
-      for await (const _ev of watch) this.enqueue(() => this.onBackendChanged());
+      for await (const _ev of watch) {
+        this.backendMoved?.();
+        this.enqueue(() => this.onBackendChanged());
+      }
     } catch {
       // The watch ended with the connection: nothing more will change.
     }
@@ -410,7 +415,10 @@ export class Blkfront implements BlockDevice {
       this.setDriver(DriverState.Closing);
       const xs = this.platform.xenstore;
       await xs.write(`${this.opts.frontend}/state`, String(XenbusState.Closing)).catch(() => undefined);
-      await waitBackendClosed(xs, this.backendPath, grace);
+      await waitBackendClosed(xs, this.backendPath, grace, (wake) => {
+        this.backendMoved = wake;
+      });
+      this.backendMoved = undefined;
       this.setDriver(DriverState.Closed);
       for (const r of this.rings.teardown()) r.io.fail(err);
       for (const r of this.rings.waiting.drain()) r.io.fail(err);
@@ -419,6 +427,11 @@ export class Blkfront implements BlockDevice {
       await xs.write(`${this.opts.frontend}/state`, String(XenbusState.Closed)).catch(() => undefined);
     }
     this.setDriver(DriverState.Closed);
+  }
+
+  /** The driver state alone: what `stats().state` says, without summing the counters. */
+  get state(): DriverState {
+    return this.driver;
   }
 
   stats(): BlkfrontStats {

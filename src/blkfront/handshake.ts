@@ -73,13 +73,24 @@ export async function readVbdBackend(xs: XenStore, front: string): Promise<{ pat
   return { path: backend, domid: Number(backendId) };
 }
 
-/** Polls the backend's state until it is Closing, Closed or gone, for at most `ms`. */
-export async function waitBackendClosed(xs: XenStore, backendPath: string, ms: number): Promise<void> {
+/**
+ * Reads the backend's state until it is Closing, Closed or gone, for at most
+ * `ms`. Between reads it waits for the caller's state watch: `onWake` is
+ * given a function to call when the watch fires (the 5 ms timer only backs
+ * up a watch that went away).
+ */
+export async function waitBackendClosed(xs: XenStore, backendPath: string, ms: number, onWake: (wake: () => void) => void = () => undefined): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     const s = parseXenbusState(await xs.tryRead(`${backendPath}/state`).catch(() => undefined));
     if (s === XenbusState.Closing || s === XenbusState.Closed || s === XenbusState.Unknown) return;
-    await new Promise((r) => setTimeout(r, 5));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 5);
+      onWake(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 }
 

@@ -76,8 +76,11 @@ export class Arena {
   /** Free blocks, sorted by address, coalesced. */
   private readonly holes: { at: number; size: number }[];
   private readonly sizes = new Map<number, { start: number; size: number }>();
+  /** End of the highest block ever handed out: bytes past it were never used (a reset zeroes only below it). */
+  highWater: number;
 
   constructor(readonly base: number, readonly size: number) {
+    this.highWater = base;
     this.holes = [{ at: base, size }];
   }
 
@@ -94,6 +97,7 @@ export class Arena {
       if (tail > 0) this.holes.splice(i, 0, { at: end, size: tail });
       if (at > h.at) this.holes.splice(i, 0, { at: h.at, size: at - h.at });
       this.sizes.set(at, { start: at, size: need });
+      if (end > this.highWater) this.highWater = end;
       return at;
     }
     throw new InvalidArgumentError('arena', `exhausted: need ${bytes} bytes, ${this.free} free in total`);

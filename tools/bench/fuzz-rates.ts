@@ -20,6 +20,12 @@ export interface FuzzRate {
   casesPerSecond: number;
   /** Process CPU time (user + system, all threads) per case, µs. */
   cpuUsPerCase: number;
+  /**
+   * Share of a case's wall time the process was not on a CPU: what cases
+   * wait on (timers, real timeouts) plus, on a busy machine, waiting for a
+   * core. Near 0: the rate is CPU-bound.
+   */
+  offCpuPct: number;
   failed: boolean;
 }
 
@@ -45,13 +51,16 @@ export async function runFuzzRates(opts: FuzzRatesOptions = {}): Promise<FuzzRat
     const cpu0 = process.cpuUsage();
     const r = await runFuzz(target, { seed, timeSec: seconds, save: false, progressMs: 0, log: () => undefined });
     const cpu = process.cpuUsage(cpu0);
+    const wallUs = r.cases ? (r.elapsedMs * 1000) / r.cases : 0;
+    const cpuUs = r.cases ? (cpu.user + cpu.system) / r.cases : 0;
     rows.push({
       target: name,
       seed,
       cases: r.cases,
       seconds: r.elapsedMs / 1000,
       casesPerSecond: r.casesPerSecond,
-      cpuUsPerCase: r.cases ? Math.round((cpu.user + cpu.system) / r.cases) : 0,
+      cpuUsPerCase: Math.round(cpuUs),
+      offCpuPct: wallUs > 0 ? Math.max(0, Math.round(100 * (1 - cpuUs / wallUs))) : 0,
       failed: r.failed,
     });
   }
@@ -68,8 +77,8 @@ export function fuzzRatesSvg(rows: readonly FuzzRate[], title = 'xenpv fuzz targ
 
 /** Rows for a text table. */
 export function fuzzRatesTable(rows: readonly FuzzRate[]): string {
-  const head = `${'target'.padEnd(10)} ${'cases'.padStart(7)} ${'s'.padStart(5)} ${'cases/s'.padStart(8)} ${'cpu µs/case'.padStart(12)}`;
-  return [head, ...rows.map((r) => `${r.target.padEnd(10)} ${String(r.cases).padStart(7)} ${r.seconds.toFixed(1).padStart(5)} ${String(r.casesPerSecond).padStart(8)} ${String(r.cpuUsPerCase).padStart(12)}${r.failed ? '  FAILED' : ''}`)].join('\n');
+  const head = `${'target'.padEnd(10)} ${'cases'.padStart(7)} ${'s'.padStart(5)} ${'cases/s'.padStart(8)} ${'cpu µs/case'.padStart(12)} ${'off-cpu'.padStart(8)}`;
+  return [head, ...rows.map((r) => `${r.target.padEnd(10)} ${String(r.cases).padStart(7)} ${r.seconds.toFixed(1).padStart(5)} ${String(r.casesPerSecond).padStart(8)} ${String(r.cpuUsPerCase).padStart(12)} ${`${r.offCpuPct}%`.padStart(8)}${r.failed ? '  FAILED' : ''}`)].join('\n');
 }
 
 /** The `fuzz` family of `xenpv bench`: every target for a bounded time, seed 1. */

@@ -7,7 +7,7 @@ import * as fc from 'fast-check';
 import { DeadlineExceeded, runWithDeadline, Watchdog } from './deadline.js';
 import { saveFixture } from './fixtures.js';
 import { toJson } from './serialize.js';
-import type { FuzzHarness, FuzzTarget } from './target.js';
+import type { FuzzHarness, FuzzSetupOptions, FuzzTarget } from './target.js';
 
 export interface FuzzOptions {
   seed: number;
@@ -25,6 +25,8 @@ export interface FuzzOptions {
   log?: (line: string) => void;
   /** Progress line period in ms (0: none). Default 2000. */
   progressMs?: number;
+  /** Passed to the target's setup (tests: fresh worlds per case). */
+  setup?: FuzzSetupOptions;
   /** Kill the process when one case is stuck this long (sync hang). 0 disables. Default 10 × deadline. */
   watchdogMs?: number;
 }
@@ -59,7 +61,7 @@ function errorText(e: unknown): string {
 
 export async function runFuzz<T>(target: FuzzTarget<T>, opts: FuzzOptions): Promise<FuzzResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const harness: FuzzHarness<T> = await target.setup();
+  const harness: FuzzHarness<T> = await target.setup(opts.setup);
   const runs = opts.runs ?? (opts.timeSec !== undefined ? Number.MAX_SAFE_INTEGER : 1000);
   const progressMs = opts.progressMs ?? 2000;
   const watchdogMs = opts.watchdogMs ?? target.caseDeadlineMs * 10;

@@ -25,6 +25,16 @@ export interface FuzzHarness<T> {
   dispose?(): void | Promise<void>;
 }
 
+/** How a harness is built (tests compare the variants; the CLI uses the defaults). */
+export interface FuzzSetupOptions {
+  /**
+   * Driver targets: build a new simulated machine per case instead of
+   * reusing one with a checked reset (peers/world.ts WorldPool). Same cases,
+   * same verdicts, slower: the reference the reuse is tested against.
+   */
+  freshWorlds?: boolean;
+}
+
 export interface FuzzTarget<T = unknown> {
   readonly name: string;
   /** One line for `xenpv fuzz --list`. */
@@ -36,7 +46,7 @@ export interface FuzzTarget<T = unknown> {
    * xenstored). Throws `FuzzPrerequisiteError` naming how to get what is
    * missing (e.g. "run npm run asbuild").
    */
-  setup(): Promise<FuzzHarness<T>>;
+  setup(opts?: FuzzSetupOptions): Promise<FuzzHarness<T>>;
 }
 
 /** An invariant a case broke. `detail` is printed under the message. */

@@ -196,7 +196,17 @@ export class PoolView {
   /** Zero `frames` pool frames starting at `frame`. */
   zeroFrames(frame: number, frames = 1): void {
     const a = this.addr(frame);
-    this.u8.fill(0, a, a + frames * PAGE_SIZE);
+    // Word fills: a byte fill over shared memory is 3-4x slower (V8 takes a slow path).
+    this.u32.fill(0, a >>> 2, (a + frames * PAGE_SIZE) >>> 2);
+  }
+
+  /** Zero bytes [from, to) of the memory (any alignment). */
+  zeroBytes(from: number, to: number): void {
+    const a = Math.min((from + 3) & ~3, to);
+    const b = Math.max(to & ~3, a);
+    this.u8.fill(0, from, a);
+    this.u32.fill(0, a >>> 2, b >>> 2);
+    this.u8.fill(0, b, to);
   }
 }
 

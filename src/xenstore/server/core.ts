@@ -13,7 +13,7 @@ import {
 } from '../wire.js';
 import { canonicalPath, domainPath } from '../paths.js';
 import { formatPerm, parsePerms } from '../perms.js';
-import { Db } from './tree.js';
+import { changedPaths, Db } from './tree.js';
 import { WatchTable } from './watches.js';
 import { Transaction } from './transactions.js';
 import { type OpContext, type WatchFire, opDirectory, opGetPerms, opMkdir, opRead, opRm, opSetPerms, opWrite } from './ops.js';
@@ -21,6 +21,14 @@ import { Connection, ConnState, type ConnHost, type ConnSink } from './connectio
 import { DEFAULT_QUOTA, type XsQuota } from './quota.js';
 
 const OK = nulTerminated(['OK']);
+
+/** What `XsCore.checkpoint` keeps (opaque to callers). */
+export interface XsCheckpoint {
+  readonly db: Db;
+  readonly generation: number;
+  readonly nextTxId: number;
+  readonly introduced: readonly DomId[];
+}
 
 export class XsCore implements ConnHost {
   db = Db.create();
@@ -55,6 +63,39 @@ export class XsCore implements ConnHost {
     const notify = conn.state === ConnState.Open && reason !== 'closed';
     conn.close();
     if (notify) this.onDrop?.(conn, reason);
+  }
+
+  // ------------------------------------------------------------ checkpoints
+
+  /**
+   * The store as it is now, for `restore` (a harness reusing one server
+   * across runs: the fuzzer). The tree is persistent, so this is a root
+   * reference plus the counters a fresh run would see.
+   */
+  checkpoint(): XsCheckpoint {
+    return { db: this.db.clone(), generation: this.db.generation, nextTxId: this.nextTxId, introduced: [...this.introduced] };
+  }
+
+  /** Nodes created, removed or changed since `cp` (tops of created/removed subtrees). */
+  changedSince(cp: XsCheckpoint): string[] {
+    return changedPaths(cp.db.root, this.db.root);
+  }
+
+  /**
+   * Put the store back as it was at `cp`. Refused while any watch or
+   * transaction is open: they would outlive the tree they were made on.
+   */
+  restore(cp: XsCheckpoint): void {
+    let transactions = 0;
+    for (const c of this.connections) transactions += c.transactions.size;
+    if (this.watches.size > 0 || transactions > 0) {
+      throw new XenstoreError('EBUSY', `cannot restore a checkpoint with ${this.watches.size} watch(es) and ${transactions} transaction(s) open`);
+    }
+    this.db = cp.db.clone();
+    this.db.generation = cp.generation;
+    this.nextTxId = cp.nextTxId;
+    this.introduced.clear();
+    for (const d of cp.introduced) this.introduced.add(d);
   }
 
   // ------------------------------------------------------------ domains

@@ -13,7 +13,7 @@ import { XenstoreClient } from '../client.js';
 import { createChannelPair } from '../transport/in-process.js';
 import { messagePortTransport } from '../transport/message-port.js';
 import type { XsTransport } from '../transport/types.js';
-import { XsCore } from './core.js';
+import { XsCore, type XsCheckpoint } from './core.js';
 import type { Connection } from './connection.js';
 import type { XsQuota } from './quota.js';
 import { IoError, toIoError } from '../../errors.js';
@@ -141,6 +141,16 @@ export class XenstoreServer {
   introduceDomain(domid: DomId): void { this.core.introduceDomain(domid); }
   releaseDomain(domid: DomId): void { this.core.releaseDomain(domid); }
   isDomainIntroduced(domid: DomId): boolean { return this.core.isDomainIntroduced(domid); }
+
+  /**
+   * Fast reset for harnesses that reuse one server across runs (the fuzzer):
+   * `checkpoint()` keeps the store as it is, `changedSince()` lists what a
+   * run changed, `restore()` puts it back (refused while a watch or
+   * transaction is open). Connections are untouched.
+   */
+  checkpoint(): XsCheckpoint { return this.core.checkpoint(); }
+  changedSince(cp: XsCheckpoint): string[] { return this.core.changedSince(cp); }
+  restore(cp: XsCheckpoint): void { this.core.restore(cp); }
 
   stats(): { connections: number; watches: number; transactions: number; nodes: number } {
     let transactions = 0;

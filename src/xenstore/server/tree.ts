@@ -41,6 +41,15 @@ export class Db {
     return new Db(root, new Map([[0, 1]]), gens);
   }
 
+  /** The next generation number this store hands out (checkpoints restore it). */
+  get generation(): number {
+    return this.gens.next;
+  }
+
+  set generation(next: number) {
+    this.gens.next = next;
+  }
+
   /** An independent copy (O(domains)): the tree itself is shared until written. */
   clone(): Db {
     return new Db(this.root, new Map(this.owned), this.gens);
@@ -149,4 +158,28 @@ export class Db {
     const v = (this.owned.get(domid) ?? 0) + delta;
     if (v === 0) this.owned.delete(domid); else this.owned.set(domid, v);
   }
+}
+
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+const samePerms = (a: readonly XsPerm[], b: readonly XsPerm[]): boolean =>
+  a.length === b.length && a.every((p, i) => p.domid === b[i]!.domid && p.perm === b[i]!.perm);
+
+/**
+ * Paths whose node differs between two roots of a store: created, removed,
+ * or with another value or permissions. A created or removed subtree is
+ * listed once, by its top. Subtrees shared by reference (untouched since
+ * the roots forked) are skipped, so the walk costs what changed.
+ */
+export function changedPaths(before: XsNode, after: XsNode, path = '/'): string[] {
+  if (before === after) return [];
+  const out: string[] = [];
+  if (!sameBytes(before.value, after.value) || !samePerms(before.perms, after.perms)) out.push(path);
+  const child = (name: string): string => (path === '/' ? `/${name}` : `${path}/${name}`);
+  for (const [name, b] of before.children) {
+    const a = after.children.get(name);
+    if (a === undefined) out.push(child(name));
+    else out.push(...changedPaths(b, a, child(name)));
+  }
+  for (const name of after.children.keys()) if (!before.children.has(name)) out.push(child(name));
+  return out;
 }

@@ -15,12 +15,12 @@
 import * as fc from 'fast-check';
 import { Blkback } from '../../../src/blkback/blkback.js';
 import { MemoryBlockDevice } from '../../../src/block/memory.js';
-import { createEngine } from '../../../src/ring/index.js';
 import { OP_DISCARD, OP_FLUSH_DISKCACHE, OP_INDIRECT, OP_READ, OP_WRITE, RSP_EOPNOTSUPP, RSP_ERROR, RSP_OKAY, Xb, type Segment, type WireRequest } from '../peers/blkif-wire.js';
 import { HostileFrontend } from '../peers/hostile-frontend.js';
-import { fillSector, pattern, SECTOR, sectorTag } from '../peers/sector-pattern.js';
-import { createWorld, eventually, tick, type World } from '../peers/world.js';
-import { check, FuzzViolation, type FuzzHarness, type FuzzTarget } from '../target.js';
+import { fillSector, isZeroSector, pattern, SECTOR, sectorTag } from '../peers/sector-pattern.js';
+import { eventually, tick, WorldPool, type World } from '../peers/world.js';
+import { Phases } from '../phases.js';
+import { check, FuzzViolation, type FuzzHarness, type FuzzSetupOptions, type FuzzTarget } from '../target.js';
 
 const DISK_SECTORS = 512;
 const ZERO = -2; // a discarded sector
@@ -100,41 +100,55 @@ interface Pending {
   answers: number;
 }
 
+const phases = new Phases();
 const stats = new Map<string, number>();
 const bump = (k: string): void => void stats.set(k, (stats.get(k) ?? 0) + 1);
 
-async function runBeCase(c: BeCase): Promise<void> {
+/** The initial disk (tag 0 everywhere), made once: a case copies it. */
+const INITIAL_DISK = pattern(0, 0, DISK_SECTORS);
+
+async function runBeCase(c: BeCase, pool: WorldPool): Promise<void> {
   const errors: unknown[] = [];
   const onErr = (e: unknown): void => void errors.push(e);
   process.on('uncaughtException', onErr);
   process.on('unhandledRejection', onErr);
-  let w: World | undefined;
   let back: Blkback | undefined;
+  phases.start();
   try {
-    w = await createWorld({ scratchBytes: 8 << 20, poolPages: 1024 });
+    const w = await pool.acquire();
     const device = new MemoryBlockDevice({ sizeBytes: DISK_SECTORS * SECTOR });
-    await device.write(0n, [pattern(0, 0, DISK_SECTORS)]);
+    await device.write(0n, [INITIAL_DISK]);
     const watchesBefore = w.xenstored.stats().watches;
-    back = await Blkback.start(w.peer, { backend: w.paths.backend, device, engine: createEngine(c.engine, w.peer.memory) });
+    phases.mark('world');
+    back = await Blkback.start(w.peer, { backend: w.paths.backend, device, engine: pool.engine(c.engine) });
+    phases.mark('start');
     await runIn(c, w, back, device);
     await back.stop();
     back = undefined;
     check(w.peer.grants.activeMappings() === 0, `backend domain still maps ${w.peer.grants.activeMappings()} grants after stop`);
     check(w.peer.evtchn.openPorts().length === 0, 'backend domain ports left open after stop', w.peer.evtchn.openPorts());
     check(w.xenstored.stats().watches === watchesBefore, `watches left after stop: ${w.xenstored.stats().watches - watchesBefore}`);
-  } finally {
+    phases.mark('stop');
+  } catch (e) {
     await back?.stop().catch(() => undefined);
-    await w?.stop();
+    // A failed case leaves the world in an unknown state: build a new one.
+    await pool.discard();
+    throw e;
+  } finally {
     await tick();
     process.off('uncaughtException', onErr);
     process.off('unhandledRejection', onErr);
   }
+  if (errors.length > 0) await pool.discard();
   check(errors.length === 0, 'uncaught exception / unhandled rejection', errors.map(String));
+  await pool.release();
+  phases.mark('reset');
 }
 
 async function runIn(c: BeCase, w: World, back: Blkback, device: MemoryBlockDevice): Promise<void> {
   const fe = new HostileFrontend(w.dom0, { backendId: w.peer.domid, frontend: w.paths.frontend, backend: w.paths.backend });
   await fe.connect({ pages: c.pages, persistent: c.persistent });
+  phases.mark('connect');
   const model: Set<number>[] = Array.from({ length: DISK_SECTORS }, () => new Set([0]));
   const pending: Pending[] = [];
   let nextId = 0x5eed_0000_0000_0001n;
@@ -172,7 +186,7 @@ async function runIn(c: BeCase, w: World, back: Blkback, device: MemoryBlockDevi
         const rd = p.read;
         for (let i = 0; i < rd.n; i++) {
           const tag = sectorTag(rd.pages[i]!, rd.offs[i]!, rd.s + i);
-          const zero = rd.pages[i]!.subarray(rd.offs[i]!, rd.offs[i]! + SECTOR).every((b) => b === 0);
+          const zero = isZeroSector(rd.pages[i]!, rd.offs[i]!);
           const ok = (zero && (rd.allowed[i]!.has(ZERO) || model[rd.s + i]!.has(ZERO))) || (tag >= 0 && (rd.allowed[i]!.has(tag) || model[rd.s + i]!.has(tag)));
           if (!ok) throw new FuzzViolation(`${p.what}: sector ${rd.s + i} read back tag ${tag}, possible ${[...rd.allowed[i]!, ...model[rd.s + i]!]}`);
         }
@@ -192,6 +206,7 @@ async function runIn(c: BeCase, w: World, back: Blkback, device: MemoryBlockDevi
 
   for (const [i, o] of c.ops.entries()) {
     if (!fe.ring && o.k !== 'reconnect' && o.k !== 'state') continue;
+    const t0 = phases.now();
     const id = nextId++;
     switch (o.k) {
       case 'rw': {
@@ -279,7 +294,11 @@ async function runIn(c: BeCase, w: World, back: Blkback, device: MemoryBlockDevi
         // Always past the ring (overflow): the backend must drop it, not serve stale slots.
         fe.setReqProd(fe.reqProdPvt + (o.delta > 0 && o.delta < 0x8000_0000 ? fe.nrEnts + o.delta : o.delta));
         dropRing();
-        await eventually(() => (back.xenbusState as number) === Xb.Closed, 1000, 2);
+        // A backend serving a ring sees the overflow and closes: wait for that.
+        // One serving none (its ring already dropped) never looks at this
+        // req_prod: waiting would only run out the deadline (1 s, once most
+        // of a campaign's time).
+        if (back.queueCount > 0) await eventually(() => (back.xenbusState as number) === Xb.Closed, 1000, 2);
         break;
       case 'state':
         await fe.setState(o.v);
@@ -308,21 +327,25 @@ async function runIn(c: BeCase, w: World, back: Blkback, device: MemoryBlockDevi
     }
     if (fe.ring) absorb();
     await tick();
+    phases.op(o.k, t0);
   }
+  phases.mark('ops');
   if (fe.ring) {
     await eventually(() => (absorb(), pending.every((p) => p.answers > 0 || p.optional)), 1500, 1);
     const lost = pending.filter((p) => p.answers === 0 && !p.optional).map((p) => p.what);
     check(lost.length === 0, 'requests never answered (hang)', lost);
   }
+  phases.mark('answers');
   bump(connected ? 'end connected' : 'end dropped');
   // The device holds a possible outcome of the valid writes.
   const disk = new Uint8Array(DISK_SECTORS * SECTOR);
   await device.read(0n, [disk]);
   for (let s = 0; s < DISK_SECTORS; s++) {
     const tag = sectorTag(disk, s * SECTOR, s);
-    const zero = disk.subarray(s * SECTOR, (s + 1) * SECTOR).every((b) => b === 0);
+    const zero = isZeroSector(disk, s * SECTOR);
     if (!((zero && model[s]!.has(ZERO)) || (tag >= 0 && model[s]!.has(tag)))) throw new FuzzViolation(`disk sector ${s} holds tag ${tag}, possible: ${[...model[s]!]}`);
   }
+  phases.mark('disk');
   // Close per xenbus: the backend lets go of the ring and every grant.
   await fe.setState(Xb.Closing);
   await fe.setState(Xb.Closed);
@@ -331,18 +354,21 @@ async function runIn(c: BeCase, w: World, back: Blkback, device: MemoryBlockDevi
   check(w.peer.evtchn.openPorts().length === 0, 'backend domain ports left open after the frontend closed', w.peer.evtchn.openPorts());
   fe.release();
   w.dom0.grants.ungrantPages(reuse);
+  phases.mark('close');
 }
 
 export const backendTarget: FuzzTarget<BeCase> = {
   name: 'backend',
   summary: 'our blkback against a hostile frontend: malformed requests, bad grant refs, garbage indirect pages, req_prod jumps, state flapping',
   caseDeadlineMs: 10_000,
-  async setup(): Promise<FuzzHarness<BeCase>> {
+  async setup(opts: FuzzSetupOptions = {}): Promise<FuzzHarness<BeCase>> {
+    const pool = new WorldPool({ scratchBytes: 8 << 20, poolPages: 1024 }, opts.freshWorlds);
     return {
       arbitrary: beCase,
-      runCase: runBeCase,
+      runCase: (c) => runBeCase(c, pool),
+      dispose: () => pool.discard(),
       format: (c) => [`engine ${c.engine}, ring pages ${c.pages}, persistent ${c.persistent}`, ...c.ops.map((o, i) => `${String(i).padStart(3)}  ${JSON.stringify(o, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v))}`)].join('\n'),
-      coverage: () => [...stats].sort().map(([k, v]) => `${k}: ${v}`).join('; '),
+      coverage: () => [...stats].sort().map(([k, v]) => `${k}: ${v}`).join('; ') + phases.summary(),
     };
   },
 };

@@ -20,12 +20,12 @@
 import { Blkfront } from '../../../src/blkfront/blkfront.js';
 import { IoOp } from '../../../src/blkfront/request.js';
 import { XenpvError } from '../../../src/errors.js';
-import { createEngine } from '../../../src/ring/index.js';
 import { OP_INDIRECT, OP_READ, OP_WRITE, RSP_EOPNOTSUPP, RSP_ERROR, RSP_OKAY, Xb } from '../peers/blkif-wire.js';
 import { DEFAULT_PROBE_KEYS, defaultConnectKeys, HostileBackend, type Received } from '../peers/hostile-backend.js';
 import { pattern, SECTOR, sectorTag } from '../peers/sector-pattern.js';
-import { createWorld, eventually, tick, within, type World } from '../peers/world.js';
-import { check, FuzzViolation, type FuzzHarness, type FuzzTarget } from '../target.js';
+import { eventually, tick, within, WorldPool, type World } from '../peers/world.js';
+import { Phases } from '../phases.js';
+import { check, FuzzViolation, type FuzzHarness, type FuzzSetupOptions, type FuzzTarget } from '../target.js';
 import { FE_DISK_SECTORS, feCase, formatFeCase, type Answer, type FeCase } from './frontend-case.js';
 
 interface Call {
@@ -47,6 +47,7 @@ interface ReadCall extends Call {
   dirty: boolean;
 }
 
+const phases = new Phases();
 const stats = new Map<string, number>();
 const bump = (k: string): void => void stats.set(k, (stats.get(k) ?? 0) + 1);
 
@@ -73,28 +74,38 @@ function firstDifference(a: Uint8Array, b: Uint8Array): number {
   return n;
 }
 
-export async function runFeCase(c: FeCase): Promise<void> {
+/** The initial disk (tag 0 everywhere), made once: a case copies it. */
+const INITIAL_DISK = pattern(0, 0, FE_DISK_SECTORS);
+
+export async function runFeCase(c: FeCase, pool: WorldPool): Promise<void> {
   const errors: unknown[] = [];
   const onErr = (e: unknown): void => void errors.push(e);
   process.on('uncaughtException', onErr);
   process.on('unhandledRejection', onErr);
   doubleCompletions = 0;
-  let w: World | undefined;
+  phases.start();
   try {
-    w = await createWorld({ scratchBytes: 8 << 20, poolPages: 1024 });
-    await runIn(c, w, errors);
+    const w = await pool.acquire();
+    phases.mark('world');
+    await runIn(c, w, pool, errors);
+  } catch (e) {
+    // A failed case leaves the world in an unknown state: build a new one.
+    await pool.discard();
+    throw e;
   } finally {
-    await w?.stop();
     await tick();
     process.off('uncaughtException', onErr);
     process.off('unhandledRejection', onErr);
   }
+  if (errors.length > 0) await pool.discard();
   check(errors.length === 0, 'uncaught exception / unhandled rejection', errors.map(String));
+  await pool.release();
+  phases.mark('reset');
 }
 
-async function runIn(c: FeCase, w: World, errors: unknown[]): Promise<void> {
+async function runIn(c: FeCase, w: World, pool: WorldPool, errors: unknown[]): Promise<void> {
   const be = new HostileBackend(w.peer, { frontendId: 0, frontend: w.paths.frontend, backend: w.paths.backend, diskBytes: FE_DISK_SECTORS * SECTOR });
-  be.disk.set(pattern(0, 0, FE_DISK_SECTORS));
+  be.disk.set(INITIAL_DISK);
   const violations: string[] = [];
   const calls: Call[] = [];
   const reads: ReadCall[] = [];
@@ -110,7 +121,7 @@ async function runIn(c: FeCase, w: World, errors: unknown[]): Promise<void> {
   const watchesBefore = w.xenstored.stats().watches;
 
   let devRef: Blkfront | undefined;
-  const live = (): boolean => devRef?.stats().state === 'connected';
+  const live = (): boolean => devRef?.state === 'connected';
   let anyHostile = false; // after a lie (dup, bad id, moved rsp_prod) the frontend may rightly have ended a held request's grants
   // Held requests the frontend may have settled on a lie (dup, bad id, moved
   // rsp_prod): their grefs may now name other requests' pages.
@@ -200,7 +211,7 @@ async function runIn(c: FeCase, w: World, errors: unknown[]): Promise<void> {
   };
 
   const attaching = Blkfront.attach(w.dom0, {
-    engine: createEngine(c.engine, w.dom0.memory),
+    engine: pool.engine(c.engine),
     frontend: w.paths.frontend,
     persistent: c.persistent,
     maxRingPageOrder: c.order,
@@ -211,9 +222,11 @@ async function runIn(c: FeCase, w: World, errors: unknown[]): Promise<void> {
     ungrantRetryMs: 2,
   });
   attaching.catch(() => undefined);
+  phases.mark('setup');
   await be.handshake({ probe, connect });
   const dev = await attaching;
   devRef = dev;
+  phases.mark('handshake');
 
   const track = (call: Call, p: Promise<void>): void => {
     calls.push(call);
@@ -229,13 +242,14 @@ async function runIn(c: FeCase, w: World, errors: unknown[]): Promise<void> {
     await be.setState(Xb.Closed);
     // A failed Blkfront is failed for good (it unwatched and stays Closed):
     // waiting for it to come back would only run into the peer's timeouts.
-    const gaveUp = (): boolean => devRef?.stats().state === 'failed';
+    const gaveUp = (): boolean => devRef?.state === 'failed';
     await be.awaitFrontend([Xb.Initialising], 1000, gaveUp).catch(() => undefined);
     await be.handshake({ probe, connect: { ...defaultConnectKeys(be.disk.byteLength), ...connect }, cancelled: gaveUp }).catch(() => undefined);
   };
 
   for (const [i, o] of c.ops.entries()) {
-    const sectorSize = dev.stats().state === 'connected' ? dev.info().sectorSize : 512;
+    const t0 = phases.now();
+    const sectorSize = dev.state === 'connected' ? dev.info().sectorSize : 512;
     switch (o.k) {
       case 'read': {
         if (sectorSize !== 512 || reads.some((x) => x.settles === 0 && x.s < o.s + o.n && o.s < x.s + x.n)) break;
@@ -325,17 +339,19 @@ async function runIn(c: FeCase, w: World, errors: unknown[]): Promise<void> {
         break;
     }
     await tick();
+    phases.op(o.k, t0);
   }
 
+  phases.mark('ops');
   // Heal: the backend behaves from now on.
   hold = false;
   for (const r of held.splice(0)) answer(r, 'ok', 0);
   if (be.ring) be.publish();
   await tick();
-  if (dev.stats().state !== 'failed' && (dev.stats().state !== 'connected' || desynced)) await reconnect();
-  if (dev.stats().state === 'connected') be.takeRequests();
-  await eventually(() => calls.every((x) => x.settles > 0) || dev.stats().state === 'failed', 1500, 2);
-  const st = dev.stats().state;
+  if (dev.state !== 'failed' && (dev.state !== 'connected' || desynced)) await reconnect();
+  if (dev.state === 'connected') be.takeRequests();
+  await eventually(() => calls.every((x) => x.settles > 0) || dev.state === 'failed', 1500, 2);
+  const st = dev.state;
   bump(`end ${st}`);
   if (st !== 'failed') {
     const pending = calls.filter((x) => x.settles === 0).map((x) => x.what);
@@ -353,12 +369,14 @@ async function runIn(c: FeCase, w: World, errors: unknown[]): Promise<void> {
     }
   }
 
+  phases.mark('heal+verify');
   // Close per xenbus; the peer lets go of everything.
   be.followClose();
   const closed = await within(dev.disconnect(), 3000, 'disconnect');
   check(closed.status === 'fulfilled', 'disconnect rejected', String((closed as PromiseRejectedResult).reason));
   be.release();
   await tick();
+  phases.mark('disconnect');
 
   // Settlements and errors.
   check(doubleCompletions === 0, `a ring request completed twice (${doubleCompletions})`);
@@ -386,27 +404,35 @@ async function runIn(c: FeCase, w: World, errors: unknown[]): Promise<void> {
   }
   if (violations.length) throw new FuzzViolation(violations[0]!, violations);
 
+  phases.mark('checks');
   // Leaks (deferred ungrants end once the peer unmapped: wait for the retry timer).
   await eventually(() => dev.stats().deferredGrants === 0 && w.dom0.grants.activeGrants() === 0, 500, 5);
   check(dev.stats().deferredGrants === 0, `deferred grants left: ${dev.stats().deferredGrants}`);
   check(w.dom0.grants.activeGrants() === 0, `grants left: ${w.dom0.grants.activeGrants()}`);
   check(w.dom0.evtchn.openPorts().length === 0, 'ports left open', w.dom0.evtchn.openPorts());
   check(w.xenstored.stats().watches === watchesBefore, `watches left: ${w.xenstored.stats().watches - watchesBefore}`);
+  phases.mark('leaks');
   void errors;
 }
+
+const FE_WORLD = { scratchBytes: 8 << 20, poolPages: 1024 };
 
 export const frontendTarget: FuzzTarget<FeCase> = {
   name: 'frontend',
   summary: 'our blkfront against a scriptable hostile backend: corrupt/reordered/duplicated/withheld responses, rsp_prod anywhere, slot rewrites, kept-grant scribbles, storms, state flaps, nonsense keys',
   caseDeadlineMs: 10_000,
-  async setup(): Promise<FuzzHarness<FeCase>> {
+  async setup(opts: FuzzSetupOptions = {}): Promise<FuzzHarness<FeCase>> {
     patchIoOp();
+    const pool = new WorldPool(FE_WORLD, opts.freshWorlds);
     return {
       arbitrary: feCase,
-      runCase: runFeCase,
+      runCase: (c) => runFeCase(c, pool),
       format: formatFeCase,
-      coverage: () => [...stats].sort().map(([k, v]) => `${k}: ${v}`).join('; '),
-      dispose: () => void (IoOp.prototype.complete = realComplete),
+      coverage: () => [...stats].sort().map(([k, v]) => `${k}: ${v}`).join('; ') + phases.summary(),
+      dispose: async () => {
+        IoOp.prototype.complete = realComplete;
+        await pool.discard();
+      },
     };
   },
 };
