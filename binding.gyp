@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "xenpv_native",
-      "sources": ["src/native/addon.cc", "src/native/xen-dev.cc", "src/native/fd-poll.cc", "src/native/storage.cc"],
+      "sources": ["src/native/addon.cc", "src/native/xen-dev.cc", "src/native/fd-poll.cc", "src/native/storage.cc", "src/native/wake.cc"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-cast-function-type"],
       "conditions": [
         ["OS!='linux'", {

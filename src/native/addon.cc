@@ -150,6 +150,8 @@ void RegisterXenDev(v8::Local<v8::Object> exports);
 void RegisterFdPoll(v8::Local<v8::Object> exports);
 // storage.cc: hole punching, block-device ioctls, OFD image locks.
 void RegisterStorage(v8::Local<v8::Object> exports);
+// wake.cc: one-byte event writes/reads without fs.*Sync's overhead.
+void RegisterWake(v8::Local<v8::Object> exports);
 
 // Context-aware so worker_threads may load it too.
 NODE_MODULE_INIT(/* exports, module, context */) {
@@ -160,4 +162,5 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   RegisterXenDev(exports);
   RegisterFdPoll(exports);
   RegisterStorage(exports);
+  RegisterWake(exports);
 }
