@@ -22,9 +22,13 @@
  * sender makes a syscall only when its peer is asleep. The FIFO (not a
  * futex): V8's Atomics.wait is an in-process emulation that a C FUTEX_WAKE
  * never reaches, while a blocking read() works the same in C and in a
- * worker thread (fs.readSync; never on the main thread, which must not block).
+ * worker thread (never on the main thread, which must not block).
+ * The byte is written and read with the addon's bare write()/read()
+ * (src/native/wake.ts), not fs.writeSync/readSync, whose Node-side work
+ * around the syscall the fronts would otherwise pay on every wake.
  */
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { fdWaker } from '../../../src/native/wake.js';
 
 export const RING_FRAME = 0;
 export const CONTROL_FRAME = 1;
@@ -51,7 +55,7 @@ export class EventPort {
   /** Blocking reads that returned (wait side). */
   sleeps = 0;
   private readonly fd: number;
-  private readonly buf = new Uint8Array(64);
+  private readonly io = fdWaker();
 
   constructor(private readonly ctl: Int32Array, private readonly word: number, fifo: string) {
     // 'r+' = O_RDWR: opening a FIFO for both ends never blocks and never reads EOF.
@@ -62,7 +66,7 @@ export class EventPort {
     Atomics.store(this.ctl, this.word, 1);
     // pending stored /before/ sleeping is read (pairs with wait)
     if (Atomics.load(this.ctl, this.word + 1) !== 0) {
-      writeSync(this.fd, ONE, 0, 1, null);
+      this.io.writeByte(this.fd);
       this.wakes++;
     }
   }
@@ -76,7 +80,7 @@ export class EventPort {
         Atomics.store(this.ctl, this.word + 1, 0);
         throw new RunAborted('the host aborted the run');
       }
-      readSync(this.fd, this.buf, 0, this.buf.length, null);
+      this.io.readBytes(this.fd);
       this.sleeps++;
     }
     Atomics.store(this.ctl, this.word + 1, 0);
