@@ -76,6 +76,36 @@ describe('xenstore store: in-place writes of private nodes', () => {
     );
   });
 
+  it('get and nearestExisting find what a segment-by-segment walk finds', () => {
+    const walk = (d: Db, abs: string) => {
+      const segs = abs === '/' ? [] : abs.slice(1).split('/');
+      let n = d.root;
+      let at = 0;
+      for (; at < segs.length; at++) {
+        const c = n.children.get(segs[at]!);
+        if (!c) break;
+        n = c;
+      }
+      return { path: at === 0 ? '/' : `/${segs.slice(0, at).join('/')}`, node: n, missing: segs.length - at };
+    };
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 30 }), fc.array(fc.oneof(path, fc.constant('/')), { minLength: 1, maxLength: 10 }), (steps, probes) => {
+        const d = Db.create();
+        const enc = new TextEncoder();
+        for (const s of steps) {
+          if (s.k === 'put') d.put(s.path, () => s.owner, { value: enc.encode(s.value ?? '') });
+          else if (s.k === 'rm') d.remove(s.path);
+        }
+        for (const p of probes) {
+          const ref = walk(d, p);
+          expect(d.nearestExisting(p)).toEqual(ref);
+          expect(d.get(p)).toBe(ref.missing === 0 ? ref.node : undefined);
+        }
+      }),
+      { numRuns: 300, seed: 14 },
+    );
+  });
+
   it('a snapshot shares nothing the live store writes afterwards: changedPaths sees exactly the write', () => {
     const d = Db.create();
     const enc = new TextEncoder();

@@ -111,16 +111,22 @@ export class Db {
 
   /** Deepest existing node on the way to `abs` (maybe `abs` itself), and its path. */
   nearestExisting(abs: string): { path: string; node: XsNode; missing: number } {
-    const segs = segments(abs);
+    if (abs === '/') return { path: '/', node: this.root, missing: 0 };
+    // Walked with indexOf, as get(): the path found is a prefix of `abs`.
     let n = this.root;
-    let path = '/';
-    for (let i = 0; i < segs.length; i++) {
-      const c = n.children.get(segs[i]!);
-      if (!c) return { path, node: n, missing: segs.length - i };
+    let from = 1;
+    for (;;) {
+      const slash = abs.indexOf('/', from);
+      const c = n.children.get(slash < 0 ? abs.slice(from) : abs.slice(from, slash));
+      if (!c) {
+        let missing = 1;
+        for (let i = abs.indexOf('/', from); i >= 0; i = abs.indexOf('/', i + 1)) missing++;
+        return { path: from === 1 ? '/' : abs.slice(0, from - 1), node: n, missing };
+      }
       n = c;
-      path = path === '/' ? `/${segs[i]}` : `${path}/${segs[i]}`;
+      if (slash < 0) return { path: abs, node: n, missing: 0 };
+      from = slash + 1;
     }
-    return { path, node: n, missing: 0 };
   }
 
   ownedBy(domid: DomId): number {
