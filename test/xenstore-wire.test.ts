@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   XsOp, XsParser, encodeMessage, XENSTORE_PAYLOAD_MAX, XENSTORE_ABS_PATH_MAX, XENSTORE_REL_PATH_MAX,
-  XS_DEBUG, XSD_SOCKMSG_BYTES, splitNulTerminated,
+  XS_DEBUG, XSD_SOCKMSG_BYTES, XsFramingError, splitNulTerminated,
 } from '../src/xenstore/wire.js';
 import { XenstoreError, XSD_ERRORS } from '../src/xenstore/errors.js';
 import { ProtocolError, XenpvError } from '../src/errors.js';
@@ -126,6 +126,20 @@ describe('xenstore wire codec', () => {
     bad.writeUInt32LE(4097, 12);
     expect(() => p.push(bad.subarray(0, 10))).not.toThrow();
     expect(() => p.push(bad.subarray(10))).toThrow(ProtocolError);
+    expect(() => p.push(frame(2, 1, 0, 'x\0'))).toThrow(ProtocolError); // stays failed
+  });
+
+  it('an oversized header arriving whole after whole messages fails the stream, carrying the messages before it', () => {
+    const p = new XsParser();
+    const bad = frame(2, 7, 0, '');
+    bad.writeUInt32LE(4097, 12);
+    const chunk = Buffer.concat([frame(2, 1, 0, '/a\0'), frame(11, 2, 5, '/b\0v'), bad, frame(2, 3, 0, '/c\0')]);
+    let err: unknown;
+    try { p.push(chunk); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(XsFramingError);
+    expect((err as XsFramingError).parsed.map((m) => [m.type, m.reqId, m.txId, Buffer.from(m.payload).toString('latin1')])).toEqual([
+      [2, 1, 0, '/a\0'], [11, 2, 5, '/b\0v'],
+    ]);
     expect(() => p.push(frame(2, 1, 0, 'x\0'))).toThrow(ProtocolError); // stays failed
   });
 

@@ -5,7 +5,7 @@
  */
 import type { DomId, XenStore, XsOps, XsPerm, XsWatch, XsWatchEvent } from '../platform/types.js';
 import { DisconnectedError, InvalidArgumentError, ProtocolError } from '../errors.js';
-import { XenstoreError, isXenstoreError } from './errors.js';
+import { XenstoreError, isXenstoreError, withoutStacks } from './errors.js';
 import {
   XsFramingError, XsOp, XsParser, XsMessage, bytesToString, concatBytes, encodeMessage, nulTerminated,
   splitNulTerminated,
@@ -239,7 +239,8 @@ export class XenstoreClient implements XenStore {
       let errno = 'EIO';
       try { errno = splitNulTerminated(m.payload)[0] ?? 'EIO'; } catch { /* keep EIO */ }
       if (log.enabled) log(`< #${m.reqId} error ${errno}`);
-      p.reject(new XenstoreError(errno, `${XsOp[p.type] ?? p.type} ${subject(p.payload)} failed`));
+      // Made in a microtask: a stack would hold only the parser's frames.
+      p.reject(withoutStacks(() => new XenstoreError(errno, `${XsOp[p.type] ?? p.type} ${subject(p.payload)} failed`)));
     } else if (m.type !== p.type) {
       p.reject(new ProtocolError(`xenstore reply type ${m.type} to request type ${p.type}`));
     } else {
@@ -261,7 +262,7 @@ export class XenstoreClient implements XenStore {
 /** What a request was about, for its error message: the payload's first string (a path, mostly), quoted and capped. */
 function subject(payload: Uint8Array): string {
   const end = payload.indexOf(0);
-  const text = new TextDecoder().decode(payload.subarray(0, Math.min(end < 0 ? payload.length : end, 120)));
+  const text = bytesToString(payload.subarray(0, Math.min(end < 0 ? payload.length : end, 120)));
   return JSON.stringify(text);
 }
 

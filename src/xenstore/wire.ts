@@ -131,13 +131,25 @@ export function encodeMessage(type: number, reqId: number, txId: number, payload
     throw new XenstoreError('E2BIG', `payload ${payload.length} bytes exceeds XENSTORE_PAYLOAD_MAX ${XENSTORE_PAYLOAD_MAX}`);
   }
   const out = new Uint8Array(XSD_SOCKMSG_BYTES + payload.length);
-  const dv = new DataView(out.buffer);
-  dv.setUint32(0, type >>> 0, true);
-  dv.setUint32(4, reqId >>> 0, true);
-  dv.setUint32(8, txId >>> 0, true);
-  dv.setUint32(12, payload.length, true);
+  // Byte stores, not a DataView: one per message was a visible share of a request's CPU.
+  putU32(out, 0, type);
+  putU32(out, 4, reqId);
+  putU32(out, 8, txId);
+  putU32(out, 12, payload.length);
   out.set(payload, XSD_SOCKMSG_BYTES);
   return out;
+}
+
+/** Little-endian u32 at `at` (the header's byte order). */
+function putU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v & 0xff;
+  b[at + 1] = (v >>> 8) & 0xff;
+  b[at + 2] = (v >>> 16) & 0xff;
+  b[at + 3] = (v >>> 24) & 0xff;
+}
+
+function getU32(b: Uint8Array, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 }
 
 /**
@@ -171,6 +183,23 @@ export class XsParser {
     const out: XsMessage[] = [];
     let at = 0;
     while (at < chunk.length) {
+      // Fast path: nothing buffered and a whole header in the chunk: read it
+      // in place, and take a whole payload straight from the chunk (one copy,
+      // as the buffered path makes). Same checks, same messages.
+      if (this.have === 0 && chunk.length - at >= XSD_SOCKMSG_BYTES) {
+        const len = getU32(chunk, at + 12);
+        if (len > XENSTORE_PAYLOAD_MAX) {
+          this.buf.set(chunk.subarray(at, at + XSD_SOCKMSG_BYTES), 0);
+          this.have = XSD_SOCKMSG_BYTES;
+          this.fail(len, out);
+        }
+        const end = at + XSD_SOCKMSG_BYTES + len;
+        if (end <= chunk.length) {
+          out.push({ type: getU32(chunk, at), reqId: getU32(chunk, at + 4), txId: getU32(chunk, at + 8), payload: chunk.slice(at + XSD_SOCKMSG_BYTES, end) });
+          at = end;
+          continue;
+        }
+      }
       const need = this.have < XSD_SOCKMSG_BYTES ? XSD_SOCKMSG_BYTES : XSD_SOCKMSG_BYTES + this.len();
       const take = Math.min(need - this.have, chunk.length - at);
       this.buf.set(chunk.subarray(at, at + take), this.have);
@@ -178,27 +207,24 @@ export class XsParser {
       at += take;
       if (this.have === XSD_SOCKMSG_BYTES) {
         const len = this.len();
-        if (len > XENSTORE_PAYLOAD_MAX) {
-          const message = `xenstore message length ${len} exceeds XENSTORE_PAYLOAD_MAX ${XENSTORE_PAYLOAD_MAX}`;
-          this.failed = new XsFramingError(message, []);
-          throw new XsFramingError(message, out);
-        }
+        if (len > XENSTORE_PAYLOAD_MAX) this.fail(len, out);
       }
       if (this.have >= XSD_SOCKMSG_BYTES && this.have === XSD_SOCKMSG_BYTES + this.len()) {
-        const dv = new DataView(this.buf.buffer);
-        out.push({
-          type: dv.getUint32(0, true),
-          reqId: dv.getUint32(4, true),
-          txId: dv.getUint32(8, true),
-          payload: this.buf.slice(XSD_SOCKMSG_BYTES, this.have),
-        });
+        const b = this.buf;
+        out.push({ type: getU32(b, 0), reqId: getU32(b, 4), txId: getU32(b, 8), payload: b.slice(XSD_SOCKMSG_BYTES, this.have) });
         this.have = 0;
       }
     }
     return out;
   }
 
+  private fail(len: number, parsed: XsMessage[]): never {
+    const message = `xenstore message length ${len} exceeds XENSTORE_PAYLOAD_MAX ${XENSTORE_PAYLOAD_MAX}`;
+    this.failed = new XsFramingError(message, []);
+    throw new XsFramingError(message, parsed);
+  }
+
   private len(): number {
-    return new DataView(this.buf.buffer).getUint32(12, true);
+    return getU32(this.buf, 12);
   }
 }

@@ -6,7 +6,7 @@
  * out of `handle`.
  */
 import type { DomId, XsPerm } from '../../platform/types.js';
-import { XenstoreError } from '../errors.js';
+import { XenstoreError, withoutStacks } from '../errors.js';
 import {
   XENSTORE_PAYLOAD_MAX, XsOp, bytesToString, concatBytes, isKnownOp, nulTerminated, splitFirst,
   splitNulTerminated, splitNulTerminatedBytes,
@@ -124,7 +124,8 @@ export class XsCore implements ConnHost {
   handle(conn: Connection, type: number, reqId: number, txId: number, payload: Uint8Array): void {
     let reply: Uint8Array;
     try {
-      reply = this.dispatch(conn, type, txId, payload);
+      // A refusal becomes an errno reply at once: its stack would be thrown away.
+      reply = withoutStacks(() => this.dispatch(conn, type, txId, payload));
       if (reply.length > XENSTORE_PAYLOAD_MAX) throw new XenstoreError('E2BIG', 'reply too large');
     } catch (err) {
       const errno = err instanceof XenstoreError ? err.errno : 'EIO';

@@ -127,7 +127,8 @@ export class XenstoreServer {
 
   /** An in-process client connected as `domid` (dom0 is privileged). */
   connect(domid: DomId): XenstoreClient {
-    const [clientEnd, serverEnd] = createChannelPair();
+    // Both ends are ours: the client and the connection send fresh buffers and copy out what they parse.
+    const [clientEnd, serverEnd] = createChannelPair({ handOver: true });
     this.attachTransport(serverEnd, domid);
     return new XenstoreClient(clientEnd);
   }

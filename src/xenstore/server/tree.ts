@@ -19,6 +19,20 @@ export interface XsNode {
   readonly gen: number;
 }
 
+/**
+ * A node as the Db holding it sees it: `owner` is the Db epoch that made
+ * it. A node made since the last `clone()` is reachable from one Db only,
+ * so that Db may change it in place; any other node is shared (with a
+ * snapshot, a transaction, a checkpoint) and is path-copied as before.
+ */
+interface OwnedNode extends XsNode {
+  value: Uint8Array;
+  perms: readonly XsPerm[];
+  children: Map<string, XsNode>;
+  gen: number;
+  owner: object | undefined;
+}
+
 /** Generation numbers come from one counter shared by all snapshots of a store. */
 export interface GenCounter { next: number }
 
@@ -28,17 +42,28 @@ const NO_CHILDREN: ReadonlyMap<string, XsNode> = new Map();
 export interface NodeUpdate { value?: Uint8Array; perms?: readonly XsPerm[] }
 
 export class Db {
+  /**
+   * This Db's epoch: nodes whose `owner` is it are private and written in
+   * place. `clone()` gives both Dbs new epochs, so every node that existed
+   * is shared from then on. (With `pathCopyOnly`, never: every write copies
+   * its path, the reference the in-place writes are tested against.)
+   */
+  private epoch: object | undefined = {};
+
   constructor(
     public root: XsNode,
     /** Nodes owned per domain (for the node quota). */
     public readonly owned: Map<DomId, number>,
     private readonly gens: GenCounter,
-  ) {}
+    private readonly pathCopyOnly = false,
+  ) {
+    if (pathCopyOnly) this.epoch = undefined;
+  }
 
-  static create(): Db {
+  static create(opts: { pathCopyOnly?: boolean } = {}): Db {
     const gens = { next: 1 };
-    const root: XsNode = { value: EMPTY, perms: [{ domid: 0, perm: 'n' }], children: NO_CHILDREN, gen: gens.next++ };
-    return new Db(root, new Map([[0, 1]]), gens);
+    const root: OwnedNode = { value: EMPTY, perms: [{ domid: 0, perm: 'n' }], children: NO_CHILDREN as Map<string, XsNode>, gen: gens.next++, owner: undefined };
+    return new Db(root, new Map([[0, 1]]), gens, opts.pathCopyOnly);
   }
 
   /** The next generation number this store hands out (checkpoints restore it). */
@@ -52,16 +77,31 @@ export class Db {
 
   /** An independent copy (O(domains)): the tree itself is shared until written. */
   clone(): Db {
-    return new Db(this.root, new Map(this.owned), this.gens);
+    if (!this.pathCopyOnly) this.epoch = {}; // what we made so far is shared now
+    return new Db(this.root, new Map(this.owned), this.gens, this.pathCopyOnly);
   }
 
   get(abs: string): XsNode | undefined {
+    if (abs === '/') return this.root;
+    // Walked with indexOf, not segments(): no array per lookup.
     let n: XsNode | undefined = this.root;
-    for (const s of segments(abs)) {
-      n = n.children.get(s);
-      if (!n) return undefined;
+    let from = 1;
+    for (;;) {
+      const slash = abs.indexOf('/', from);
+      n = n.children.get(slash < 0 ? abs.slice(from) : abs.slice(from, slash));
+      if (!n || slash < 0) return n;
+      from = slash + 1;
     }
-    return n;
+  }
+
+  /** `node` if this Db may write it in place, else a private copy (children map copied). */
+  private own(node: XsNode): OwnedNode {
+    const n = node as OwnedNode;
+    if (this.epoch !== undefined && n.owner === this.epoch) {
+      if (n.children === NO_CHILDREN) n.children = new Map(); // the shared empty map is never written
+      return n;
+    }
+    return { value: n.value, perms: n.perms, children: new Map(n.children), gen: n.gen, owner: this.epoch };
   }
 
   /** Generation of the node at `abs`, -1 if absent. */
@@ -71,16 +111,22 @@ export class Db {
 
   /** Deepest existing node on the way to `abs` (maybe `abs` itself), and its path. */
   nearestExisting(abs: string): { path: string; node: XsNode; missing: number } {
-    const segs = segments(abs);
+    if (abs === '/') return { path: '/', node: this.root, missing: 0 };
+    // Walked with indexOf, as get(): the path found is a prefix of `abs`.
     let n = this.root;
-    let path = '/';
-    for (let i = 0; i < segs.length; i++) {
-      const c = n.children.get(segs[i]!);
-      if (!c) return { path, node: n, missing: segs.length - i };
+    let from = 1;
+    for (;;) {
+      const slash = abs.indexOf('/', from);
+      const c = n.children.get(slash < 0 ? abs.slice(from) : abs.slice(from, slash));
+      if (!c) {
+        let missing = 1;
+        for (let i = abs.indexOf('/', from); i >= 0; i = abs.indexOf('/', i + 1)) missing++;
+        return { path: from === 1 ? '/' : abs.slice(0, from - 1), node: n, missing };
+      }
       n = c;
-      path = path === '/' ? `/${segs[i]}` : `${path}/${segs[i]}`;
+      if (slash < 0) return { path: abs, node: n, missing: 0 };
+      from = slash + 1;
     }
-    return { path, node: n, missing: 0 };
   }
 
   ownedBy(domid: DomId): number {
@@ -101,17 +147,18 @@ export class Db {
       const name = segs[i]!;
       const childPath = path === '/' ? `/${name}` : `${path}/${name}`;
       const child = node.children.get(name);
-      const children = new Map(node.children);
+      const mine = this.own(node);
       if (child) {
-        children.set(name, go(child, i + 1, childPath));
-        return { ...node, children };
+        mine.children.set(name, go(child, i + 1, childPath));
+        return mine;
       }
       const perms = [{ domid: owner(node.perms), perm: node.perms[0]!.perm }, ...node.perms.slice(1)];
-      const fresh: XsNode = { value: EMPTY, perms, children: NO_CHILDREN, gen: this.gens.next++ };
+      const fresh: OwnedNode = { value: EMPTY, perms, children: NO_CHILDREN as Map<string, XsNode>, gen: this.gens.next++, owner: this.epoch };
       this.count(perms[0]!.domid, +1);
       created.push(childPath);
-      children.set(name, go(fresh, i + 1, childPath));
-      return { ...node, children, gen: this.gens.next++ }; // its set of children changed
+      mine.children.set(name, go(fresh, i + 1, childPath));
+      mine.gen = this.gens.next++; // its set of children changed
+      return mine;
     };
     this.root = go(this.root, 0, '/');
     return created;
@@ -126,14 +173,15 @@ export class Db {
       const name = segs[i]!;
       const child = node.children.get(name);
       if (!child) return node;
-      const children = new Map(node.children);
+      const mine = this.own(node);
       if (i === segs.length - 1) {
         removed = child;
-        children.delete(name);
-        return { ...node, children, gen: this.gens.next++ };
+        mine.children.delete(name);
+        mine.gen = this.gens.next++;
+        return mine;
       }
-      children.set(name, go(child, i + 1));
-      return { ...node, children };
+      mine.children.set(name, go(child, i + 1));
+      return mine;
     };
     this.root = go(this.root, 0);
     if (removed) this.uncount(removed);
@@ -146,7 +194,21 @@ export class Db {
       this.count(node.perms[0]!.domid, -1);
       this.count(u.perms[0]!.domid, +1);
     }
-    return { ...node, value: u.value ?? node.value, perms: u.perms ?? node.perms, gen: this.gens.next++ };
+    // The value and perms are replaced, never changed in place: a reader (a
+    // READ reply, a fired watch's perms) may hold the old ones.
+    const n = this.ownLeaf(node);
+    n.value = u.value ?? node.value;
+    n.perms = u.perms ?? node.perms;
+    n.gen = this.gens.next++;
+    return n;
+  }
+
+  /** As own(), without copying the children map when the node is shared and has none to copy yet. */
+  private ownLeaf(node: XsNode): OwnedNode {
+    const n = node as OwnedNode;
+    if (this.epoch !== undefined && n.owner === this.epoch) return n;
+    const children = n.children.size === 0 ? (NO_CHILDREN as Map<string, XsNode>) : new Map(n.children);
+    return { value: n.value, perms: n.perms, children, gen: n.gen, owner: this.epoch };
   }
 
   private uncount(n: XsNode): void {
