@@ -38,7 +38,7 @@ import {
 import type { BackendFeatures } from './features.js';
 import { GrantCache, type PageMap } from './grant-cache.js';
 import { mergeAdjacent } from './merge.js';
-import { nextTurn, SYNC_SLICE_MS, syncIoOf, type SyncBlockIo } from './sync-io.js';
+import { syncIoOf, SyncSlices, type SyncBlockIo } from './sync-io.js';
 
 /**
  * Shared by all rings of one backend, for its whole life (reconnects
@@ -118,12 +118,8 @@ export class RingServer {
   private readonly running = new Set<Promise<void>>();
   /** The device's synchronous I/O, when asked for and offered (sync-io.ts). */
   private readonly sync: SyncBlockIo | undefined;
-  /** Merged groups waiting for a slice of synchronous I/O, oldest first. */
-  private readonly syncQueue: Prepared[][] = [];
-  /** Serves syncQueue over later turns; in `running` while it does. */
-  private draining: Promise<void> | undefined;
-  /** When this turn's slice of synchronous I/O ends (undefined: none started). */
-  private sliceEnd: number | undefined;
+  /** Merged groups served synchronously, one time slice per turn (with `sync`). */
+  private readonly slices: SyncSlices<readonly Prepared[]> | undefined;
 
   constructor(
     private readonly engine: RingEngine,
@@ -173,6 +169,7 @@ export class RingServer {
     const maxPersistent = opts.features.maxPersistentGrants ?? this.nrEnts * perRequest;
     this.grants = new GrantCache(platform.grants, opts.frontend, opts.persistent, maxPersistent);
     this.sync = opts.syncIo ? syncIoOf(device) : undefined;
+    this.slices = this.sync && new SyncSlices((g) => this.serveSync(g), (p) => this.track(p));
     platform.evtchn.setHandler(this.port, () => this.onEvent());
     // Requests may already be waiting (a reconnecting frontend re-issues at once).
     queueMicrotask(() => this.onEvent());
@@ -240,12 +237,7 @@ export class RingServer {
   private startMerged(batch: Prepared[]): void {
     if (batch.length === 0) return;
     const groups = mergeAdjacent(batch);
-    if (this.sync) {
-      // Queued behind any group still waiting, so groups start in take order.
-      for (const g of groups) this.syncQueue.push(g);
-      if (!this.draining) this.drainSlice();
-      return;
-    }
+    if (this.slices) return this.slices.push(groups);
     for (const group of groups) {
       this.track(
         this.runGroup(group).then((status) => {
@@ -258,34 +250,6 @@ export class RingServer {
   private track(p: Promise<void>): void {
     this.running.add(p);
     void p.finally(() => this.running.delete(p));
-  }
-
-  /**
-   * Serves queued groups synchronously until this turn's slice is used up;
-   * what is left is served on later turns, one slice each, so the event
-   * loop (xenstore watches, event channels, a disconnect) gets a turn
-   * between slices.
-   */
-  private drainSlice(): void {
-    if (this.sliceEnd === undefined) {
-      this.sliceEnd = performance.now() + SYNC_SLICE_MS;
-      setImmediate(() => (this.sliceEnd = undefined));
-    }
-    while (this.syncQueue.length > 0 && performance.now() < this.sliceEnd) this.serveSync(this.syncQueue.shift()!);
-    if (this.syncQueue.length === 0 || this.draining) return;
-    // In `running`, so a flush taken now waits for these groups and stop()
-    // waits for their grants to be released.
-    this.draining = (async () => {
-      while (this.syncQueue.length > 0) {
-        await nextTurn();
-        // A new slice; at least one group per slice, so the queue always moves.
-        this.sliceEnd = performance.now() + SYNC_SLICE_MS;
-        do this.serveSync(this.syncQueue.shift()!);
-        while (this.syncQueue.length > 0 && performance.now() < this.sliceEnd);
-      }
-      this.draining = undefined;
-    })();
-    this.track(this.draining);
   }
 
   /** One merged group through the synchronous entry points; answers it. */

@@ -31,4 +31,48 @@ export function syncIoOf(device: object): SyncBlockIo | undefined {
 }
 
 /** Resolves on the next turn of the event loop, after pending I/O callbacks. */
-export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * A FIFO of work served synchronously, one slice per event-loop turn.
+ * `serve` must not throw (it answers its own failures). While work waits
+ * for a later turn, `track` has been given a promise that settles once the
+ * queue is empty: the ring server keeps it in its running set, so a flush
+ * taken meanwhile waits for the queued groups and stop() for their grants.
+ */
+export class SyncSlices<T> {
+  private readonly queue: T[] = [];
+  /** When this turn's slice ends (undefined: none started this turn). */
+  private sliceEnd: number | undefined;
+  private draining = false;
+
+  constructor(
+    private readonly serve: (item: T) => void,
+    private readonly track: (drained: Promise<void>) => void,
+  ) {}
+
+  /** Queue `items` behind what waits (take order is kept) and serve what this turn's slice allows. */
+  push(items: readonly T[]): void {
+    for (const it of items) this.queue.push(it);
+    if (this.draining) return;
+    if (this.sliceEnd === undefined) {
+      this.sliceEnd = performance.now() + SYNC_SLICE_MS;
+      setImmediate(() => (this.sliceEnd = undefined));
+    }
+    while (this.queue.length > 0 && performance.now() < this.sliceEnd) this.serve(this.queue.shift()!);
+    if (this.queue.length === 0) return;
+    this.draining = true;
+    this.track(this.drainLater());
+  }
+
+  private async drainLater(): Promise<void> {
+    while (this.queue.length > 0) {
+      await nextTurn();
+      // A new slice; at least one item per slice, so the queue always moves.
+      const end = performance.now() + SYNC_SLICE_MS;
+      do this.serve(this.queue.shift()!);
+      while (this.queue.length > 0 && performance.now() < end);
+    }
+    this.draining = false;
+  }
+}
