@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Blkback } from '../src/blkback/blkback.js';
 import { FileBlockDevice } from '../src/block/file.js';
+import { DisconnectedError, InvalidArgumentError, IoError } from '../src/errors.js';
 import { createEngine } from '../src/ring/index.js';
 import { OP_FLUSH_DISKCACHE, OP_READ, OP_WRITE, RSP_ERROR, RSP_OKAY, Xb } from '../tools/fuzz/peers/blkif-wire.js';
 import { HostileFrontend } from '../tools/fuzz/peers/hostile-frontend.js';
@@ -125,5 +126,31 @@ describe('blkback with synchronous file I/O', () => {
     await back!.stop();
     // Throws if the backend still maps a page of the frontend's.
     expect(() => fe.release()).not.toThrow();
+  });
+
+  it('FileBlockDevice.readSync/writeSync check like read/write: io on a short file, disconnected after disconnect()', async () => {
+    const { dev, path, image } = await rig();
+    const buf = new Uint8Array(4096);
+    dev.readSync(8n, [buf]);
+    expect(Buffer.from(buf).equals(image.subarray(4096, 8192))).toBe(true);
+    truncateSync(path, 4096);
+    expect(() => dev.readSync(8n, [buf])).toThrow(IoError);
+    await back!.stop();
+    back = undefined;
+    await dev.disconnect();
+    expect(() => dev.readSync(0n, [buf])).toThrow(DisconnectedError);
+    expect(() => dev.writeSync(0n, [buf])).toThrow(DisconnectedError);
+  });
+
+  it('refuses a syncIo option that is not a boolean, naming it', async () => {
+    world = await createWorld();
+    const w = world;
+    const memDevice = { info: () => ({}) } as never;
+    await expect(
+      Blkback.start(w.peer, { backend: w.paths.backend, device: memDevice, engine: createEngine('wasm', w.peer.memory), syncIo: 'yes' as never }),
+    ).rejects.toThrow(InvalidArgumentError);
+    await expect(
+      Blkback.start(w.peer, { backend: w.paths.backend, device: memDevice, engine: createEngine('wasm', w.peer.memory), syncIo: 'yes' as never }),
+    ).rejects.toMatchObject({ code: 'invalid-argument', message: expect.stringMatching(/syncIo/) });
   });
 });
