@@ -3,7 +3,8 @@
  * (syncIo: readSync/writeSync, src/blkback/sync-io.ts), against the raw-ring
  * frontend of tools/fuzz/peers (written from blkif.h):
  *  - reads return the backing file's bytes and writes land in it; the
- *    device's async read/write are never called;
+ *    device's async read/write are never called for small calls, and are
+ *    for a merged call above SYNC_MAX_BYTES;
  *  - a failing backing (the file shrunk behind the device) answers
  *    BLKIF_RSP_ERROR for the requests it fails, OKAY for the rest;
  *  - a ring full of slow synchronous reads still lets the frontend's
@@ -17,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Blkback } from '../src/blkback/blkback.js';
+import { SYNC_MAX_BYTES } from '../src/blkback/sync-io.js';
 import { FileBlockDevice } from '../src/block/file.js';
 import { DisconnectedError, InvalidArgumentError, IoError } from '../src/errors.js';
 import { createEngine } from '../src/ring/index.js';
@@ -83,6 +85,26 @@ describe('blkback with synchronous file I/O', () => {
     expect(readSync).toHaveBeenCalled();
     expect(asyncRead).not.toHaveBeenCalled();
     expect(asyncWrite).not.toHaveBeenCalled();
+  });
+
+  it('sends a merged call larger than SYNC_MAX_BYTES through the async read (the pool), with the right bytes', async () => {
+    const { fe, dev, image } = await rig();
+    const asyncRead = vi.spyOn(dev, 'read');
+    const readSync = vi.spyOn(dev, 'readSync');
+    // Four adjacent 11-page reads merge into one 176 KiB call (> 128 KiB).
+    const g = fe.grant(44);
+    fe.push(Array.from({ length: 4 }, (_, r) => ({
+      op: OP_READ,
+      byte1: 11,
+      id: BigInt(r),
+      sector: BigInt(r * 88),
+      segs: Array.from({ length: 11 }, (_, s) => ({ gref: g.grefs[r * 11 + s]!, first: 0, last: 7 })),
+    })));
+    for (let r = 0; r < 4; r++) expect((await fe.response(BigInt(r))).status).toBe(RSP_OKAY);
+    for (let i = 0; i < 44; i++) expect(Buffer.from(fe.page(g, i)).equals(image.subarray(i * 4096, (i + 1) * 4096))).toBe(true);
+    expect(4 * 11 * 4096).toBeGreaterThan(SYNC_MAX_BYTES);
+    expect(asyncRead).toHaveBeenCalledTimes(1);
+    expect(readSync).not.toHaveBeenCalled();
   });
 
   it('answers BLKIF_RSP_ERROR for reads a shrunk backing file cannot serve, OKAY for the rest', async () => {

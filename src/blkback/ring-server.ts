@@ -38,7 +38,7 @@ import {
 import type { BackendFeatures } from './features.js';
 import { GrantCache, type PageMap } from './grant-cache.js';
 import { mergeAdjacent } from './merge.js';
-import { syncIoOf, SyncSlices, type SyncBlockIo } from './sync-io.js';
+import { SYNC_MAX_BYTES, syncIoOf, SyncSlices, type SyncBlockIo } from './sync-io.js';
 
 /**
  * Shared by all rings of one backend, for its whole life (reconnects
@@ -237,19 +237,33 @@ export class RingServer {
   private startMerged(batch: Prepared[]): void {
     if (batch.length === 0) return;
     const groups = mergeAdjacent(batch);
-    if (this.slices) return this.slices.push(groups);
+    // Large calls start first, on the pool; the small ones then run here meanwhile.
+    const small: (readonly Prepared[])[] = [];
     for (const group of groups) {
+      if (this.slices && this.syncSized(group)) {
+        small.push(group);
+        continue;
+      }
       this.track(
         this.runGroup(group).then((status) => {
           for (const r of group) this.answer(r.t, status);
         }),
       );
     }
+    if (small.length > 0) this.slices!.push(small);
   }
 
   private track(p: Promise<void>): void {
     this.running.add(p);
     void p.finally(() => this.running.delete(p));
+  }
+
+  /** The group goes through the synchronous entry points (sync-io.ts: small calls only). */
+  private syncSized(group: readonly Prepared[]): boolean {
+    if (!this.sync) return false;
+    let n = 0;
+    for (const r of group) n += r.total512;
+    return n * 512 <= SYNC_MAX_BYTES;
   }
 
   /** One merged group through the synchronous entry points; answers it. */
@@ -403,7 +417,7 @@ export class RingServer {
   /** One device call for requests adjacent on disk (merge.ts); a failure fails them all. */
   private async runGroup(group: readonly Prepared[]): Promise<number> {
     // A read or write started after a flush, or a flush's own data: one group, blocking briefly.
-    if (this.sync) return this.runGroupSync(group);
+    if (this.syncSized(group)) return this.runGroupSync(group);
     const first = group[0]!;
     const { sector, bufs } = this.groupIo(group);
     try {
