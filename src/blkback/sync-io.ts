@@ -5,11 +5,13 @@
  * without a libuv pool hop per call. This is an internal contract between
  * blkback and a flavour, not part of BlockDevice.
  *
- * Only calls up to SYNC_MAX_BYTES go this way. A synchronous call blocks the thread's event loop, which also carries the
- * xenstore watches and event channels. So the ring server serves one time
- * slice of merged groups, then yields a turn (setImmediate) before the next
- * one: a long batch (a multi-page ring full of large requests) delays a
- * state change or a disconnect by about one slice, not by the whole batch.
+ * Only calls up to SYNC_MAX_BYTES go this way. A synchronous call blocks
+ * the thread's event loop, which also carries the xenstore watches and
+ * event channels. So the ring server serves one time slice of merged
+ * groups, then yields a turn (setImmediate) before the next one: a long
+ * batch (a multi-page ring full of slow requests) delays a state change or
+ * a disconnect by about one slice (or one call, if a call is longer), not
+ * by the whole batch.
  *
  *   take ─▶ [g0 g1 g2 │ g3 g4 │ g5]   one slice each, a turn between them
  */

@@ -105,8 +105,9 @@ function writeOnceSync(fd: number, list: readonly Uint8Array[], pos: number): nu
 }
 
 /**
- * The whole-transfer loop shared by the async and sync entry points: one
- * step moves some bytes, a step moving none is `stalled`'s error.
+ * The whole-transfer loop shared by the async and sync entry points: it
+ * yields what is left to move and where, and is told how many bytes the
+ * call moved (the caller turns 0 into its own error).
  */
 function* transfer(buffers: readonly Uint8Array[], position: number): Generator<[readonly Uint8Array[], number], void, number> {
   let list = coalesce(buffers);
