@@ -29,6 +29,13 @@ export interface BlkbackOptions {
   engine: RingEngine;
   features?: Partial<BackendFeatures>;
   readOnly?: boolean;
+  /**
+   * Serve reads and writes with the device's synchronous entry points when
+   * it offers them (the `file` flavour; src/blkback/sync-io.ts). They block
+   * this thread in time slices: only for a backend that owns its thread (the
+   * simulation's backend domain). Default false.
+   */
+  syncIo?: boolean;
 }
 
 /** Bad options are an `invalid-argument` naming the option, before anything is written. */
@@ -45,6 +52,9 @@ function checkBlkbackOptions(o: BlkbackOptions): void {
   }
   if (o.readOnly !== undefined && typeof o.readOnly !== 'boolean') {
     throw new InvalidArgumentError('readOnly', `must be a boolean, got ${typeof o.readOnly}`);
+  }
+  if (o.syncIo !== undefined && typeof o.syncIo !== 'boolean') {
+    throw new InvalidArgumentError('syncIo', `must be a boolean, got ${typeof o.syncIo}`);
   }
   checkFeatures(o.features);
 }
@@ -246,6 +256,7 @@ export class Blkback {
           features: this.features,
           readOnly: this.readOnly,
           health: this.health,
+          syncIo: this.opts.syncIo === true,
         }, (why) => this.enqueue(() => this.fatal(why))),
       );
     }

@@ -38,6 +38,7 @@ import {
 import type { BackendFeatures } from './features.js';
 import { GrantCache, type PageMap } from './grant-cache.js';
 import { mergeAdjacent } from './merge.js';
+import { SYNC_MAX_BYTES, syncIoOf, SyncSlices, type SyncBlockIo } from './sync-io.js';
 
 /**
  * Shared by all rings of one backend, for its whole life (reconnects
@@ -57,6 +58,11 @@ export interface RingServerOptions {
   features: BackendFeatures;
   readOnly: boolean;
   health: BackendHealth;
+  /**
+   * Serve reads and writes with the device's synchronous entry points when
+   * it has them (sync-io.ts): only for a backend that owns its thread.
+   */
+  syncIo?: boolean;
 }
 
 /** A read or write checked and mapped, ready for the device. */
@@ -110,6 +116,10 @@ export class RingServer {
    */
   private ordering: Promise<void> | undefined;
   private readonly running = new Set<Promise<void>>();
+  /** The device's synchronous I/O, when asked for and offered (sync-io.ts). */
+  private readonly sync: SyncBlockIo | undefined;
+  /** Merged groups served synchronously, one time slice per turn (with `sync`). */
+  private readonly slices: SyncSlices<readonly Prepared[]> | undefined;
 
   constructor(
     private readonly engine: RingEngine,
@@ -158,6 +168,8 @@ export class RingServer {
     const perRequest = Math.max(BLKIF_MAX_SEGMENTS_PER_REQUEST, opts.features.maxIndirectSegments);
     const maxPersistent = opts.features.maxPersistentGrants ?? this.nrEnts * perRequest;
     this.grants = new GrantCache(platform.grants, opts.frontend, opts.persistent, maxPersistent);
+    this.sync = opts.syncIo ? syncIoOf(device) : undefined;
+    this.slices = this.sync && new SyncSlices((g) => this.serveSync(g), (p) => this.track(p));
     platform.evtchn.setHandler(this.port, () => this.onEvent());
     // Requests may already be waiting (a reconnecting frontend re-issues at once).
     queueMicrotask(() => this.onEvent());
@@ -224,22 +236,51 @@ export class RingServer {
   /** Run prepared requests as merged device calls; each answers with its group's status. */
   private startMerged(batch: Prepared[]): void {
     if (batch.length === 0) return;
-    for (const group of mergeAdjacent(batch)) {
-      const p = this.runGroup(group).then((status) => {
-        for (const r of group) this.answer(r.t, status);
-      });
-      this.running.add(p);
-      void p.finally(() => this.running.delete(p));
+    const groups = mergeAdjacent(batch);
+    // Large calls start first, on the pool; the small ones then run here meanwhile.
+    const small: (readonly Prepared[])[] = [];
+    for (const group of groups) {
+      if (this.slices && this.syncSized(group)) {
+        small.push(group);
+        continue;
+      }
+      this.track(
+        this.runGroup(group).then((status) => {
+          for (const r of group) this.answer(r.t, status);
+        }),
+      );
     }
+    if (small.length > 0) this.slices!.push(small);
+  }
+
+  private track(p: Promise<void>): void {
+    this.running.add(p);
+    void p.finally(() => this.running.delete(p));
+  }
+
+  /** The group goes through the synchronous entry points (sync-io.ts: small calls only). */
+  private syncSized(group: readonly Prepared[]): boolean {
+    if (!this.sync) return false;
+    let n = 0;
+    for (const r of group) n += r.total512;
+    return n * 512 <= SYNC_MAX_BYTES;
+  }
+
+  /** One merged group through the synchronous entry points; answers it. */
+  private serveSync(group: readonly Prepared[]): void {
+    // Stopping: answers are dropped anyway, so only the pages are given back.
+    const status = this.stopped ? BLKIF_RSP_ERROR : this.runGroupSync(group);
+    if (this.stopped) for (const r of group) this.grants.release(r.map);
+    for (const r of group) this.answer(r.t, status);
   }
 
   private start(t: Taken): void {
     this.inflight++;
-    const p = this.serve(t)
-      .catch(() => BLKIF_RSP_ERROR) // a failed device I/O is an I/O error, nothing more
-      .then((status) => this.answer(t, status));
-    this.running.add(p);
-    void p.finally(() => this.running.delete(p));
+    this.track(
+      this.serve(t)
+        .catch(() => BLKIF_RSP_ERROR) // a failed device I/O is an I/O error, nothing more
+        .then((status) => this.answer(t, status)),
+    );
   }
 
   private async serve(t: Taken): Promise<number> {
@@ -352,11 +393,33 @@ export class RingServer {
     return { t, write, sector512: t.sector, total512: total, bufs, map };
   }
 
-  /** One device call for requests adjacent on disk (merge.ts); a failure fails them all. */
-  private async runGroup(group: readonly Prepared[]): Promise<number> {
+  /** Where a group starts on the device and the buffers it moves. */
+  private groupIo(group: readonly Prepared[]): { sector: bigint; bufs: Uint8Array[] } {
     const first = group[0]!;
     const bufs = group.length === 1 ? first.bufs : group.flatMap((r) => r.bufs);
-    const sector = first.sector512 / BigInt(this.device.info().sectorSize / 512);
+    return { sector: first.sector512 / BigInt(this.device.info().sectorSize / 512), bufs };
+  }
+
+  /** runGroup through the synchronous entry points (this.sync is set). */
+  private runGroupSync(group: readonly Prepared[]): number {
+    const { sector, bufs } = this.groupIo(group);
+    try {
+      if (group[0]!.write) this.sync!.writeSync(sector, bufs);
+      else this.sync!.readSync(sector, bufs);
+      return BLKIF_RSP_OKAY;
+    } catch {
+      return BLKIF_RSP_ERROR; // as runGroup: a failed device I/O is an I/O error
+    } finally {
+      for (const r of group) this.grants.release(r.map);
+    }
+  }
+
+  /** One device call for requests adjacent on disk (merge.ts); a failure fails them all. */
+  private async runGroup(group: readonly Prepared[]): Promise<number> {
+    // A read or write started after a flush, or a flush's own data: one group, blocking briefly.
+    if (this.syncSized(group)) return this.runGroupSync(group);
+    const first = group[0]!;
+    const { sector, bufs } = this.groupIo(group);
     try {
       if (first.write) await this.device.write(sector, bufs);
       else await this.device.read(sector, bufs);

@@ -11,8 +11,14 @@
  * API in a microbenchmark on this project's 2-core machine. Adjacent
  * buffers over the same memory are merged first, so a request whose pages
  * are contiguous is one read/write, not a readv/writev of 4 KiB pieces.
+ *
+ * `readFullySync`/`writeFullySync` are the same loops over pread/pwrite in
+ * the calling thread: for a caller that is a dedicated I/O thread (the
+ * simulated backend's worker), where a libuv pool hop per call (~19 us:
+ * queue, wake a pool thread, wake the loop back) costs more than a 4 KiB
+ * pread from the page cache. They block the calling thread's event loop.
  */
-import { read, readv, write, writev } from 'node:fs';
+import { read, readSync, readv, readvSync, write, writeSync, writev, writevSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { IoError, toIoError } from '../errors.js';
@@ -86,34 +92,89 @@ function writeOnce(fd: number, list: readonly Uint8Array[], pos: number): Promis
   });
 }
 
-/** Fills every buffer from `position` on; a premature end of file is an `io` error. */
-export async function readFully(handle: FileHandle, buffers: readonly Uint8Array[], position: number): Promise<void> {
+/** One positional read of `list` in this thread; the bytes moved. */
+function readOnceSync(fd: number, list: readonly Uint8Array[], pos: number): number {
+  if (list.length === 1) return readSync(fd, list[0]!, 0, list[0]!.byteLength, pos);
+  return readvSync(fd, list.slice(0, IOV_BATCH), pos);
+}
+
+/** One positional write of `list` in this thread; the bytes moved. */
+function writeOnceSync(fd: number, list: readonly Uint8Array[], pos: number): number {
+  if (list.length === 1) return writeSync(fd, list[0]!, 0, list[0]!.byteLength, pos);
+  return writevSync(fd, list.slice(0, IOV_BATCH), pos);
+}
+
+/**
+ * The whole-transfer loop shared by the async and sync entry points: it
+ * yields what is left to move and where, and is told how many bytes the
+ * call moved (the caller turns 0 into its own error).
+ */
+function* transfer(buffers: readonly Uint8Array[], position: number): Generator<[readonly Uint8Array[], number], void, number> {
   let list = coalesce(buffers);
   let pos = position;
   let remaining = total(list);
   while (remaining > 0) {
-    const bytesRead = await readOnce(handle.fd, list, pos);
-    if (bytesRead === 0) {
-      throw new IoError(`read at byte ${pos}: unexpected end of file (did the file shrink? call refreshSize())`);
-    }
-    remaining -= bytesRead;
-    pos += bytesRead;
-    if (remaining > 0) list = advance(list, bytesRead);
+    const n = yield [list, pos];
+    remaining -= n;
+    pos += n;
+    if (remaining > 0) list = advance(list, n);
   }
 }
 
-/** Writes every buffer at `position` on, looping over short writes. */
-export async function writeFully(handle: FileHandle, buffers: readonly Uint8Array[], position: number): Promise<void> {
-  let list = coalesce(buffers);
-  let pos = position;
-  let remaining = total(list);
-  while (remaining > 0) {
-    const bytesWritten = await writeOnce(handle.fd, list, pos);
-    if (bytesWritten === 0) throw new IoError(`write at byte ${pos}: no progress`);
-    remaining -= bytesWritten;
-    pos += bytesWritten;
-    if (remaining > 0) list = advance(list, bytesWritten);
+const readEof = (pos: number): IoError =>
+  new IoError(`read at byte ${pos}: unexpected end of file (did the file shrink? call refreshSize())`);
+const writeStall = (pos: number): IoError => new IoError(`write at byte ${pos}: no progress`);
+
+async function runAsync(
+  fd: number,
+  buffers: readonly Uint8Array[],
+  position: number,
+  once: (fd: number, list: readonly Uint8Array[], pos: number) => Promise<number>,
+  stalled: (pos: number) => IoError,
+): Promise<void> {
+  const steps = transfer(buffers, position);
+  for (let step = steps.next(); !step.done; ) {
+    const [list, pos] = step.value;
+    const n = await once(fd, list, pos);
+    if (n === 0) throw stalled(pos);
+    step = steps.next(n);
   }
+}
+
+function runSync(
+  fd: number,
+  buffers: readonly Uint8Array[],
+  position: number,
+  once: (fd: number, list: readonly Uint8Array[], pos: number) => number,
+  stalled: (pos: number) => IoError,
+): void {
+  const steps = transfer(buffers, position);
+  for (let step = steps.next(); !step.done; ) {
+    const [list, pos] = step.value;
+    const n = once(fd, list, pos);
+    if (n === 0) throw stalled(pos);
+    step = steps.next(n);
+  }
+}
+
+/** Fills every buffer from `position` on; a premature end of file is an `io` error. */
+export function readFully(handle: FileHandle, buffers: readonly Uint8Array[], position: number): Promise<void> {
+  return runAsync(handle.fd, buffers, position, readOnce, readEof);
+}
+
+/** Writes every buffer at `position` on, looping over short writes. */
+export function writeFully(handle: FileHandle, buffers: readonly Uint8Array[], position: number): Promise<void> {
+  return runAsync(handle.fd, buffers, position, writeOnce, writeStall);
+}
+
+/** `readFully` in the calling thread (blocks it; see the header). */
+export function readFullySync(handle: FileHandle, buffers: readonly Uint8Array[], position: number): void {
+  runSync(handle.fd, buffers, position, readOnceSync, readEof);
+}
+
+/** `writeFully` in the calling thread (blocks it; see the header). */
+export function writeFullySync(handle: FileHandle, buffers: readonly Uint8Array[], position: number): void {
+  runSync(handle.fd, buffers, position, writeOnceSync, writeStall);
 }
 
 /**

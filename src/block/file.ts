@@ -15,6 +15,9 @@
  * - Size: a regular file's size from fstat, rounded down to whole sectors
  *   (a trailing partial sector is not addressable). A block device's size
  *   from BLKGETSIZE64 (addon), else /sys/dev/block/MAJ:MIN/size.
+ * - readSync()/writeSync(): the same transfers done in the calling thread
+ *   (blkback's SyncBlockIo, src/blkback/sync-io.ts), for a caller that owns
+ *   its thread; not part of the BlockDevice contract.
  * - Resize: `refreshSize()` re-reads the size (after the file grew or
  *   shrank behind our back) and emits the resize event if it changed;
  *   `resize(n)` truncates or extends a regular file itself.
@@ -24,12 +27,12 @@ import type { FileHandle } from 'node:fs/promises';
 import { InvalidArgumentError, IoError, ReadOnlyError, UnsupportedError } from '../errors.js';
 import { storageAddon, type StorageAddon } from '../native/storage.js';
 import { Discarder } from './file-discard.js';
-import { blockDeviceSize, readFully, toIoError, writeFully } from './file-io.js';
+import { blockDeviceSize, readFully, readFullySync, toIoError, writeFully, writeFullySync } from './file-io.js';
 import { lockImage, type ImageLock } from './file-lock.js';
 import { IoGate, LifecycleState } from './lifecycle.js';
 import { ResizeNotifier } from './resize.js';
 import type { BlockDevice, BlockInfo, ResizeListener } from './types.js';
-import { checkSectorSize, validateDiscard, validateFlush, validateRead, validateWrite } from './validate.js';
+import { checkConnected, checkSectorSize, validateDiscard, validateFlush, validateRead, validateWrite } from './validate.js';
 
 export interface FileBlockDeviceOptions {
   /** Open read-only (writes and discards refused); default false. */
@@ -223,6 +226,41 @@ export class FileBlockDevice implements BlockDevice {
         throw toIoError(err, `write ${this.path} at byte ${pos}`);
       }
     });
+  }
+
+  /**
+   * `read` done in the calling thread: validated and admitted the same way
+   * (throws `disconnected`, the sticky failure, or what validation throws),
+   * then pread/preadv until done; a host error throws as `io`. It finishes
+   * before returning, so disconnect() never has it in flight.
+   */
+  readSync(sector: bigint, buffers: Uint8Array[]): void {
+    this.#admitSync();
+    const req = validateRead(this.#info, sector, buffers);
+    const pos = Number(req.sector) * this.#info.sectorSize;
+    try {
+      readFullySync(this.#handle, req.buffers, pos);
+    } catch (err) {
+      throw toIoError(err, `read ${this.path} at byte ${pos}`);
+    }
+  }
+
+  /** `write` done in the calling thread (as readSync). */
+  writeSync(sector: bigint, buffers: Uint8Array[]): void {
+    this.#admitSync();
+    const req = validateWrite(this.#info, sector, buffers);
+    const pos = Number(req.sector) * this.#info.sectorSize;
+    try {
+      writeFullySync(this.#handle, req.buffers, pos);
+    } catch (err) {
+      throw toIoError(err, `write ${this.path} at byte ${pos}`);
+    }
+  }
+
+  /** What IoGate.run refuses, refused synchronously. */
+  #admitSync(): void {
+    if (this.#gate.state === LifecycleState.Failed && this.#gate.failure) throw this.#gate.failure;
+    checkConnected(this.#gate.state === LifecycleState.Connected);
   }
 
   /**

@@ -44,6 +44,9 @@ async function main(): Promise<void> {
     engine,
     features: d.features,
     readOnly: d.readOnly,
+    // This worker is the backend's own thread: blocking it on pread/pwrite
+    // (in slices) is cheaper than a libuv pool hop per call.
+    syncIo: true,
   });
   parentPort!.on('message', (cmd: BackendCommand) => {
     void (async () => {
