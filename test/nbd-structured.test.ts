@@ -5,45 +5,30 @@
  * doc/proto.md ("Structured reply chunk message"). The simple-reply path
  * is checked too, with a libnbd client told not to ask.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBlockDevice } from '../src/block/memory.js';
 import type { BlockDevice } from '../src/block/types.js';
 import { IoError } from '../src/errors.js';
-import { NbdServer } from '../src/nbd/index.js';
+import { ENV, nbdsh, RawNbdClient, requireNbdTools, run, serveNbd } from './support/nbd.js';
 
-const run = promisify(execFile);
-// nbdsh runs `python3 -mnbd`: Debian's python3, whatever else is first on PATH.
-const ENV = { ...process.env, PATH: `/usr/bin:${process.env.PATH ?? ''}` };
 const MiB = 1 << 20;
 const EINVAL = 22;
 const EIO = 5;
 
 let dir: string;
 beforeAll(async () => {
-  for (const [tool, pkg] of [['nbdinfo', 'libnbd-bin'], ['nbdsh', 'python3-libnbd']] as const) {
-    await run(tool, ['--version'], { env: ENV }).catch(() => {
-      throw new Error(`${tool} is missing or broken: apt-get install -y ${pkg} (tools/install-system-deps.sh installs it)`);
-    });
-  }
+  await requireNbdTools('nbdinfo', 'nbdsh');
   dir = await mkdtemp(join(tmpdir(), 'xenpv-nbd-sr-'));
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-let sockN = 0;
-async function serve(device: BlockDevice, name = 'disk'): Promise<{ server: NbdServer; uri: string; path: string }> {
-  const path = join(dir, `s${sockN++}.sock`);
-  const server = await NbdServer.listen({ exports: [{ name, device }], path });
-  return { server, uri: `nbd+unix:///${name}?socket=${path}`, path };
-}
+const serve = (device: BlockDevice, name = 'disk') => serveNbd(dir, device, name);
 
 /** A memory device whose reads fail (IoError) when they touch [badStart, badEnd) bytes. */
 class FlakyDevice extends MemoryBlockDevice {
@@ -56,28 +41,6 @@ class FlakyDevice extends MemoryBlockDevice {
     if (start < this.badEnd && end > this.badStart) return Promise.reject(new IoError(`medium error at byte ${this.badStart}`));
     return super.read(sector, buffers);
   }
-}
-
-/**
- * Runs Python in nbdsh and returns its JSON `r`. With `connect`, `h` is
- * connected to `uri` first (after `before`, which may set handle options).
- */
-async function nbdsh(uri: string, script: string, before = ''): Promise<Record<string, unknown>> {
-  const prelude = [
-    'import json, nbd',
-    before,
-    `h.connect_uri(${JSON.stringify(uri)})`,
-    'h.set_strict_mode(0)  # send what a buggy client would; let the server judge',
-    'def err(f):',
-    '    try:',
-    '        f()',
-    '        return 0',
-    '    except nbd.Error as e:',
-    '        return e.errnum',
-    'r = {}',
-  ].join('\n');
-  const { stdout } = await run('nbdsh', ['-c', `${prelude}\n${script}\nprint(json.dumps(r))`], { env: ENV, maxBuffer: 1 << 26 });
-  return JSON.parse(stdout);
 }
 
 /** An image with data, a 1 MiB zero run in the middle, and data again. */
@@ -243,89 +206,6 @@ describe('NBD block status (base:allocation)', () => {
   });
 });
 
-/** A raw NBD client from proto.md that negotiates structured replies itself. */
-class RawClient {
-  readonly sock: Socket;
-  #buf = Buffer.alloc(0);
-  #wake: (() => void) | undefined;
-  #closed = false;
-
-  private constructor(sock: Socket) {
-    this.sock = sock;
-    sock.on('data', (c: Buffer) => {
-      this.#buf = Buffer.concat([this.#buf, c]);
-      this.#wake?.();
-    });
-    sock.on('close', () => {
-      this.#closed = true;
-      this.#wake?.();
-    });
-    sock.on('error', () => undefined);
-  }
-
-  static async open(path: string): Promise<RawClient> {
-    const sock = connect(path);
-    await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
-    const c = new RawClient(sock);
-    const greet = await c.need(18);
-    expect(greet.subarray(0, 16).toString('latin1')).toBe('NBDMAGICIHAVEOPT');
-    const flags = Buffer.alloc(4);
-    flags.writeUInt32BE(3); // FIXED_NEWSTYLE | NO_ZEROES
-    sock.write(flags);
-    return c;
-  }
-
-  /** Sends one option; returns its replies up to the first ACK or error: [type, data][]. */
-  async option(option: number, data: Buffer = Buffer.alloc(0)): Promise<[number, Buffer][]> {
-    const h = Buffer.alloc(16);
-    h.write('IHAVEOPT', 0, 'latin1');
-    h.writeUInt32BE(option, 8);
-    h.writeUInt32BE(data.length, 12);
-    this.sock.write(Buffer.concat([h, data]));
-    const replies: [number, Buffer][] = [];
-    for (;;) {
-      const r = await this.need(20);
-      expect(r.readUInt32BE(8)).toBe(option);
-      const type = r.readUInt32BE(12);
-      replies.push([type, Buffer.from(await this.need(r.readUInt32BE(16)))]);
-      if (type === 1 || type >= 0x8000_0000) return replies;
-    }
-  }
-
-  async need(n: number): Promise<Buffer> {
-    while (this.#buf.length < n) {
-      if (this.#closed) throw new Error('closed');
-      await new Promise<void>((r) => (this.#wake = r));
-    }
-    const out = this.#buf.subarray(0, n);
-    this.#buf = this.#buf.subarray(n);
-    return out;
-  }
-
-  request(type: number, cookie: bigint, offset: bigint, length: number, flags = 0): void {
-    const b = Buffer.alloc(28);
-    b.writeUInt32BE(0x25609513, 0);
-    b.writeUInt16BE(flags, 4);
-    b.writeUInt16BE(type, 6);
-    b.writeBigUInt64BE(cookie, 8);
-    b.writeBigUInt64BE(offset, 16);
-    b.writeUInt32BE(length, 24);
-    this.sock.write(b);
-  }
-
-  /** Reads structured chunks up to the one flagged DONE. */
-  async chunks(): Promise<{ flags: number; type: number; cookie: bigint; payload: Buffer }[]> {
-    const out = [];
-    for (;;) {
-      const h = await this.need(20);
-      expect(h.readUInt32BE(0)).toBe(0x668e33ef);
-      const c = { flags: h.readUInt16BE(4), type: h.readUInt16BE(6), cookie: h.readBigUInt64BE(8), payload: Buffer.from(await this.need(h.readUInt32BE(16))) };
-      out.push(c);
-      if (c.flags & 1) return out;
-    }
-  }
-}
-
 const NBD_OPT_GO = 7;
 const NBD_OPT_STRUCTURED_REPLY = 8;
 const NBD_OPT_SET_META_CONTEXT = 10;
@@ -343,7 +223,7 @@ describe('NBD structured replies against a raw client', () => {
   it('refuses the option with data, and meta contexts before it, with NBD_REP_ERR_INVALID', async () => {
     const { server, path } = await serve(new MemoryBlockDevice({ sizeBytes: MiB }));
     try {
-      const c = await RawClient.open(path);
+      const c = await RawNbdClient.open(path);
       expect((await c.option(NBD_OPT_STRUCTURED_REPLY, Buffer.from([1])))[0]![0]).toBe(NBD_REP_ERR_INVALID);
       const query = Buffer.alloc(4 + 0 + 4 + 4 + 15);
       query.writeUInt32BE(0, 0); // empty export name
@@ -366,7 +246,7 @@ describe('NBD structured replies against a raw client', () => {
     await dev.write(0n, [Buffer.alloc(512, 0x3c)]);
     const { server, path } = await serve(dev);
     try {
-      const c = await RawClient.open(path);
+      const c = await RawNbdClient.open(path);
       await c.option(NBD_OPT_STRUCTURED_REPLY);
       const go = await c.option(NBD_OPT_GO, GO_DEFAULT);
       const exp = go.find(([t, d]) => t === 3 && d.readUInt16BE(0) === 0)![1]; // NBD_INFO_EXPORT
@@ -400,7 +280,7 @@ describe('NBD structured replies against a raw client', () => {
   it('reports a device read failure as NBD_REPLY_TYPE_ERROR_OFFSET with EIO at the failing piece', async () => {
     const { server, path } = await serve(new FlakyDevice(4 * MiB, 2 * MiB, 2 * MiB + 512));
     try {
-      const c = await RawClient.open(path);
+      const c = await RawNbdClient.open(path);
       await c.option(NBD_OPT_STRUCTURED_REPLY);
       await c.option(NBD_OPT_GO, GO_DEFAULT);
       c.request(0, 21n, BigInt(MiB), 2 * MiB);

@@ -5,51 +5,38 @@
  * (unknown command, a client vanishing mid-write, a bad magic) comes from a
  * raw client written in this file from doc/proto.md.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileBlockDevice } from '../src/block/file.js';
 import { MemoryBlockDevice } from '../src/block/memory.js';
 import type { BlockDevice } from '../src/block/types.js';
-import { NbdServer } from '../src/nbd/index.js';
 import { Simulation } from '../src/sim/simulation.js';
+import { ENV, nbdsh, RawNbdClient, requireNbdTools, run, serveNbd } from './support/nbd.js';
 
-const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-// nbdsh runs `python3 -mnbd`: Debian's python3, whatever else is first on PATH.
-const ENV = { ...process.env, PATH: `/usr/bin:${process.env.PATH ?? ''}` };
 const MiB = 1 << 20;
 
 let dir: string;
 beforeAll(async () => {
-  for (const [tool, pkg] of [['nbdinfo', 'libnbd-bin'], ['nbdcopy', 'libnbd-bin'], ['nbdsh', 'python3-libnbd']] as const) {
-    await run(tool, ['--version'], { env: ENV }).catch(() => {
-      throw new Error(`${tool} is missing or broken: apt-get install -y ${pkg} (tools/install-system-deps.sh installs it)`);
-    });
-  }
+  await requireNbdTools('nbdinfo', 'nbdcopy', 'nbdsh');
   dir = await mkdtemp(join(tmpdir(), 'xenpv-nbd-'));
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-let sockN = 0;
-async function serve(device: BlockDevice, name = 'disk'): Promise<{ server: NbdServer; uri: string; path: string }> {
-  const path = join(dir, `s${sockN++}.sock`);
-  const server = await NbdServer.listen({ exports: [{ name, device, description: 'test export' }], path });
-  return { server, uri: `nbd+unix:///${name}?socket=${path}`, path };
-}
+let copyN = 0;
+const serve = (device: BlockDevice, name = 'disk') => serveNbd(dir, device, name);
 
 /** Copies a random image in with nbdcopy, back out, and compares the bytes; returns the image. */
 async function roundTrip(uri: string, bytes: number): Promise<Buffer> {
-  const src = join(dir, `src-${sockN}.bin`);
-  const out = join(dir, `out-${sockN}.bin`);
+  const src = join(dir, `src-${copyN}.bin`);
+  const out = join(dir, `out-${copyN++}.bin`);
   const data = randomBytes(bytes);
   data.fill(0, bytes / 2, bytes / 2 + MiB); // a zero run, which nbdcopy may send as write-zeroes or trim
   await writeFile(src, data);
@@ -137,23 +124,6 @@ describe('NBD handshake as nbdinfo sees it', () => {
   });
 });
 
-/** Runs a Python snippet in nbdsh (h connected to `uri`, strict checks off) and returns its JSON. */
-async function nbdsh(uri: string, script: string): Promise<Record<string, unknown>> {
-  const prelude = [
-    'import json, nbd',
-    'h.set_strict_mode(0)  # send what a buggy client would; let the server judge',
-    'def err(f):',
-    '    try:',
-    '        f()',
-    '        return 0',
-    '    except nbd.Error as e:',
-    '        return e.errnum',
-    'r = {}',
-  ].join('\n');
-  const { stdout } = await run('nbdsh', ['-u', uri, '-c', `${prelude}\n${script}\nprint(json.dumps(r))`], { env: ENV });
-  return JSON.parse(stdout);
-}
-
 const EPERM = 1;
 const EINVAL = 22;
 const ENOSPC = 28;
@@ -211,95 +181,18 @@ describe('NBD bad requests get the error the spec names, and the export serves o
   });
 });
 
-/** A raw NBD client from proto.md: fixed newstyle, NBD_OPT_GO on the default export. */
-class RawClient {
-  readonly sock: Socket;
-  #buf = Buffer.alloc(0);
-  #wake: (() => void) | undefined;
-  #closed = false;
-
-  private constructor(sock: Socket) {
-    this.sock = sock;
-    sock.on('data', (c: Buffer) => {
-      this.#buf = Buffer.concat([this.#buf, c]);
-      this.#wake?.();
-    });
-    sock.on('close', () => {
-      this.#closed = true;
-      this.#wake?.();
-    });
-    sock.on('error', () => undefined);
-  }
-
-  static async go(path: string): Promise<RawClient> {
-    const sock = connect(path);
-    await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
-    const c = new RawClient(sock);
-    const greet = await c.need(18);
-    expect(greet.subarray(0, 8).toString('latin1')).toBe('NBDMAGIC');
-    expect(greet.subarray(8, 16).toString('latin1')).toBe('IHAVEOPT');
-    const flags = Buffer.alloc(4);
-    flags.writeUInt32BE(3); // FIXED_NEWSTYLE | NO_ZEROES
-    const opt = Buffer.alloc(16 + 6);
-    opt.write('IHAVEOPT', 0, 'latin1');
-    opt.writeUInt32BE(7, 8); // NBD_OPT_GO
-    opt.writeUInt32BE(6, 12); // name length u32 (0) + info count u16 (0)
-    sock.write(Buffer.concat([flags, opt]));
-    for (;;) {
-      const h = await c.need(20);
-      const len = h.readUInt32BE(16);
-      await c.need(len);
-      const type = h.readUInt32BE(12);
-      if (type === 1) return c; // NBD_REP_ACK: transmission
-      expect(type).toBe(3); // NBD_REP_INFO
-    }
-  }
-
-  async need(n: number): Promise<Buffer> {
-    while (this.#buf.length < n) {
-      if (this.#closed) throw new Error('closed');
-      await new Promise<void>((r) => (this.#wake = r));
-    }
-    const out = this.#buf.subarray(0, n);
-    this.#buf = this.#buf.subarray(n);
-    return out;
-  }
-
-  get closed(): Promise<void> {
-    return this.#closed ? Promise.resolve() : new Promise((r) => this.sock.once('close', () => r()));
-  }
-
-  request(type: number, cookie: bigint, offset: bigint, length: number, flags = 0, magic = 0x25609513): Buffer {
-    const b = Buffer.alloc(28);
-    b.writeUInt32BE(magic, 0);
-    b.writeUInt16BE(flags, 4);
-    b.writeUInt16BE(type, 6);
-    b.writeBigUInt64BE(cookie, 8);
-    b.writeBigUInt64BE(offset, 16);
-    b.writeUInt32BE(length, 24);
-    return b;
-  }
-
-  /** Reads one simple reply: [error, cookie]. */
-  async reply(): Promise<[number, bigint]> {
-    const r = await this.need(16);
-    expect(r.readUInt32BE(0)).toBe(0x67446698);
-    return [r.readUInt32BE(4), r.readBigUInt64BE(8)];
-  }
-}
-
 describe('NBD export against a raw client', () => {
   it('answers an unknown command with EINVAL and the same cookie, then serves the next request', async () => {
     const dev = new MemoryBlockDevice({ sizeBytes: 1 * MiB });
     const { server, path } = await serve(dev);
     try {
-      const c = await RawClient.go(path);
-      c.sock.write(c.request(99, 0x1122334455667788n, 0n, 512));
+      const c = await RawNbdClient.go(path);
+      c.sock.write(c.header(99, 0x1122334455667788n, 0n, 512));
       expect(await c.reply()).toEqual([EINVAL, 0x1122334455667788n]);
-      c.sock.write(c.request(0, 7n, 0n, 512)); // NBD_CMD_READ
+      c.sock.write(c.header(0, 7n, 0n, 512)); // NBD_CMD_READ
       expect(await c.reply()).toEqual([0, 7n]);
       expect((await c.need(512)).equals(Buffer.alloc(512))).toBe(true);
-      c.sock.write(c.request(2, 8n, 0n, 0)); // NBD_CMD_DISC: the server closes
+      c.sock.write(c.header(2, 8n, 0n, 0)); // NBD_CMD_DISC: the server closes
       await c.closed;
     } finally {
       await server.close();
@@ -311,22 +204,22 @@ describe('NBD export against a raw client', () => {
     const { server, path, uri } = await serve(dev);
     try {
       const pattern = Buffer.alloc(4096, 0x5a);
-      const good = await RawClient.go(path);
-      good.sock.write(Buffer.concat([good.request(1, 1n, 0n, 4096, 1), pattern])); // write + FUA
+      const good = await RawNbdClient.go(path);
+      good.sock.write(Buffer.concat([good.header(1, 1n, 0n, 4096, 1), pattern])); // write + FUA
       expect(await good.reply()).toEqual([0, 1n]);
 
-      const vanishing = await RawClient.go(path);
-      vanishing.sock.write(Buffer.concat([vanishing.request(1, 2n, 0n, 65536), Buffer.alloc(1000, 0xee)]));
+      const vanishing = await RawNbdClient.go(path);
+      vanishing.sock.write(Buffer.concat([vanishing.header(1, 2n, 0n, 65536), Buffer.alloc(1000, 0xee)]));
       vanishing.sock.destroy(); // gone with 64 KiB promised and 1000 bytes sent
 
-      const garbled = await RawClient.go(path);
-      garbled.sock.write(garbled.request(0, 3n, 0n, 512, 0, 0xdeadbeef));
+      const garbled = await RawNbdClient.go(path);
+      garbled.sock.write(garbled.header(0, 3n, 0n, 512, 0, 0xdeadbeef));
       await garbled.closed; // a frame the server cannot trust ends that connection only
 
       // The half-written request was never applied; the first client's data is whole.
       const { stdout } = await run('nbdsh', ['-u', uri, '-c', "import sys; sys.stdout.write(h.pread(4096, 0).hex())"], { env: ENV });
       expect(stdout).toBe(pattern.toString('hex'));
-      good.sock.write(good.request(0, 4n, 0n, 4096));
+      good.sock.write(good.header(0, 4n, 0n, 4096));
       expect(await good.reply()).toEqual([0, 4n]);
       expect((await good.need(4096)).equals(pattern)).toBe(true);
       good.sock.destroy();
