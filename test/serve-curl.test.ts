@@ -4,12 +4,9 @@
  * flavour; on `xen` the whole chain is HTTP → FAT/ext4 → blkfront → ring →
  * blkback → image file. One test body per behaviour, rerun per flavour.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openFileSystem } from '../src/fs/open.js';
 import type { FileSystem } from '../src/fs/types.js';
@@ -17,8 +14,8 @@ import { serveFileSystem, type FileSystemServer } from '../src/serve/server.js';
 import { pattern } from './block-contract.js';
 import { FLAVOURS, type OpenedDevice } from './support/fs-flavours.js';
 import { makeExt4Image, makeFatImage, requireTools, type Tree } from './support/fs-tools.js';
+import { curlIn, rawExchange, type Reply } from './support/http.js';
 
-const run = promisify(execFile);
 const enc = (s: string) => new TextEncoder().encode(s);
 
 const SITE: Tree = {
@@ -30,44 +27,8 @@ const SITE: Tree = {
   '/docs/a b&c.html': enc('<p>odd name</p>\n'),
 };
 
-interface Reply {
-  status: number;
-  headers: Record<string, string>;
-  body: Buffer;
-}
-
 let scratch: string;
-let n = 0;
-/** Runs curl; returns status, headers (lower-case names, last response) and body. */
-async function curl(target: string, ...args: string[]): Promise<Reply> {
-  const hdr = join(scratch, `h${n}`);
-  const body = join(scratch, `b${n++}`);
-  const { stdout } = await run('curl', ['-s', '--path-as-is', '-D', hdr, '-o', body, '-w', '%{http_code}', ...args, target], { maxBuffer: 1 << 26 });
-  const headers: Record<string, string> = {};
-  for (const line of readFileSync(hdr, 'utf8').split('\r\n').slice(1)) {
-    const i = line.indexOf(':');
-    if (i > 0) headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
-  }
-  let data = Buffer.alloc(0);
-  try {
-    data = readFileSync(body);
-  } catch {
-    // no body written (HEAD, 304)
-  }
-  return { status: Number(stdout), headers, body: data };
-}
-
-/** Sends `request` on a fresh TCP connection and returns all the server sent until it closed. */
-function rawExchange(base: string, request: string): Promise<string> {
-  const { hostname, port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const sock = connect(Number(port), hostname, () => sock.write(request)); // not end(): a half-close may drop the reply
-    sock.on('data', (c) => chunks.push(c));
-    sock.on('error', reject);
-    sock.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
-  });
-}
+const curl = (target: string, ...args: string[]): Promise<Reply> => curlIn(scratch, target, ...args);
 
 beforeAll(() => {
   requireTools('curl', 'mkfs.fat', 'mcopy', 'mmd', 'mkfs.ext4');

@@ -6,8 +6,7 @@
  * the simulation (HTTP → FAT → blkfront → ring → blkback → image file).
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,6 +18,7 @@ import { serveFileSystem, type FileSystemServer } from '../src/serve/server.js';
 import { pattern } from './block-contract.js';
 import { FLAVOURS, type OpenedDevice } from './support/fs-flavours.js';
 import { makeFatImage, mcat, requireTools, type Tree } from './support/fs-tools.js';
+import { curlIn, rawExchange, type Reply } from './support/http.js';
 
 const run = promisify(execFile);
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -28,43 +28,9 @@ const SITE: Tree = {
   '/page.html': enc('<!doctype html><title>ranges</title><p>0123456789abcdefghijklmnopqrstuvwxyz</p>\n'),
 };
 
-interface Reply {
-  status: number;
-  headers: Record<string, string>;
-  body: Buffer;
-}
-
 let scratch: string;
-let n = 0;
-async function curl(target: string, ...args: string[]): Promise<Reply> {
-  const hdr = join(scratch, `h${n}`);
-  const body = join(scratch, `b${n++}`);
-  const { stdout } = await run('curl', ['-s', '-D', hdr, '-o', body, '-w', '%{http_code}', ...args, target], { maxBuffer: 1 << 26 });
-  const headers: Record<string, string> = {};
-  for (const line of readFileSync(hdr, 'utf8').split('\r\n').slice(1)) {
-    const i = line.indexOf(':');
-    if (i > 0) headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
-  }
-  let data = Buffer.alloc(0);
-  try {
-    data = readFileSync(body);
-  } catch {
-    // HEAD: no body file
-  }
-  return { status: Number(stdout), headers, body: data };
-}
-
-/** Sends `request` on a fresh TCP connection and returns all the server sent until it closed. */
-function rawExchange(base: string, request: string): Promise<string> {
-  const { hostname, port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const sock = connect(Number(port), hostname, () => sock.write(request));
-    sock.on('data', (c) => chunks.push(c));
-    sock.on('error', reject);
-    sock.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
-  });
-}
+let mpN = 0;
+const curl = (target: string, ...args: string[]): Promise<Reply> => curlIn(scratch, target, ...args);
 
 interface Part {
   type: string;
@@ -74,7 +40,7 @@ interface Part {
 
 /** Parses a multipart body with Python's email package; fails on any MIME defect. */
 async function parseMultipart(contentType: string, body: Buffer): Promise<Part[]> {
-  const file = join(scratch, `mp${n++}`);
+  const file = join(scratch, `mp${mpN++}`);
   writeFileSync(file, body);
   const script = [
     'import sys, json, email',
