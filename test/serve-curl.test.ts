@@ -8,13 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openFileSystem } from '../src/fs/open.js';
-import type { FileSystem } from '../src/fs/types.js';
-import { serveFileSystem, type FileSystemServer } from '../src/serve/server.js';
 import { pattern } from './block-contract.js';
-import { FLAVOURS, type OpenedDevice } from './support/fs-flavours.js';
+import { FLAVOURS } from './support/fs-flavours.js';
 import { makeExt4Image, makeFatImage, requireTools, type Tree } from './support/fs-tools.js';
-import { curlIn, rawExchange, type Reply } from './support/http.js';
+import { curlIn, rawExchange, serveImage, type Reply } from './support/http.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -43,22 +40,16 @@ const IMAGES = [
 
 describe.each(FLAVOURS)('$name device', (flavour) => {
   describe.each(IMAGES)('$name', (image) => {
-    let opened: OpenedDevice;
-    let fs: FileSystem;
-    let srv: FileSystemServer;
+    let site: Awaited<ReturnType<typeof serveImage>> | undefined;
     let url: string;
     beforeAll(async () => {
       const img = join(scratch, `${flavour.name}-${image.name.split(' ')[0]}.img`);
       image.build(img);
-      opened = await flavour.open(img, `${img}.work`, { readOnly: true });
-      fs = await openFileSystem(opened.dev);
-      srv = await serveFileSystem(fs, { port: 0 });
-      url = srv.address;
+      site = await serveImage(flavour, img, { port: 0 });
+      url = site.address;
     });
     afterAll(async () => {
-      await srv?.close();
-      await fs?.close();
-      await opened?.finish();
+      await site?.close();
     });
 
     it('binds 127.0.0.1 and serves index.html for / with its content type', async () => {
@@ -158,19 +149,15 @@ describe('a unix socket', () => {
   it('serves the same site to curl --unix-socket', async () => {
     const img = join(scratch, 'sock.img');
     makeFatImage(img, 2048, 12, SITE, scratch);
-    const opened = await FLAVOURS.find((f) => f.name === 'file')!.open(img, `${img}.work`, { readOnly: true });
-    const fs = await openFileSystem(opened.dev);
     const socket = join(scratch, 'site.sock');
-    const srv = await serveFileSystem(fs, { socket });
+    const site = await serveImage(FLAVOURS.find((f) => f.name === 'file')!, img, { socket });
     try {
-      expect(srv.address).toBe(socket);
+      expect(site.address).toBe(socket);
       const r = await curl('http://localhost/docs/guide.txt', '--unix-socket', socket);
       expect(r.status).toBe(200);
       expect(r.body.toString()).toBe('the guide\n');
     } finally {
-      await srv.close();
-      await fs.close();
-      await opened.finish();
+      await site.close();
     }
   });
 });

@@ -11,14 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openFileSystem } from '../src/fs/open.js';
-import type { FileSystem } from '../src/fs/types.js';
 import { MAX_RANGES, parseRange } from '../src/serve/range.js';
-import { serveFileSystem, type FileSystemServer } from '../src/serve/server.js';
 import { pattern } from './block-contract.js';
-import { FLAVOURS, type OpenedDevice } from './support/fs-flavours.js';
+import { FLAVOURS } from './support/fs-flavours.js';
 import { makeFatImage, mcat, requireTools, type Tree } from './support/fs-tools.js';
-import { curlIn, rawExchange, type Reply } from './support/http.js';
+import { curlIn, rawExchange, serveImage, type Reply } from './support/http.js';
 
 const run = promisify(execFile);
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -68,9 +65,7 @@ beforeAll(() => {
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe.each(FLAVOURS)('$name device, FAT site built by mtools', (flavour) => {
-  let opened: OpenedDevice;
-  let fs: FileSystem;
-  let srv: FileSystemServer;
+  let site: Awaited<ReturnType<typeof serveImage>> | undefined;
   let url: string;
   let onDisk: Buffer;
   beforeAll(async () => {
@@ -78,15 +73,11 @@ describe.each(FLAVOURS)('$name device, FAT site built by mtools', (flavour) => {
     makeFatImage(img, 4096, 12, SITE, scratch);
     onDisk = mcat(img, '/big.bin'); // the file as mtools reads it back from the image
     expect(onDisk.equals(Buffer.from(BIG))).toBe(true);
-    opened = await flavour.open(img, `${img}.work`, { readOnly: true });
-    fs = await openFileSystem(opened.dev);
-    srv = await serveFileSystem(fs, { port: 0 });
-    url = srv.address;
+    site = await serveImage(flavour, img, { port: 0 });
+    url = site.address;
   });
   afterAll(async () => {
-    await srv?.close();
-    await fs?.close();
-    await opened?.finish();
+    await site?.close();
   });
 
   it('answers two ranges with 206 multipart/byteranges, each part typed, ranged and byte-exact', async () => {

@@ -7,6 +7,9 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { openFileSystem } from '../../src/fs/open.js';
+import { serveFileSystem, type ServeOptions } from '../../src/serve/server.js';
+import type { Flavour } from './fs-flavours.js';
 
 const run = promisify(execFile);
 
@@ -50,4 +53,29 @@ export function rawExchange(base: string, request: string): Promise<string> {
     sock.on('error', reject);
     sock.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
   });
+}
+
+/**
+ * Opens `image` read-only on `flavour`, its file system on that, and serves
+ * it (`listen`: a port or a socket); `close()` undoes all three in reverse.
+ */
+export async function serveImage(flavour: Flavour, image: string, listen: ServeOptions): Promise<{ address: string; close(): Promise<void> }> {
+  const opened = await flavour.open(image, `${image}.work`, { readOnly: true });
+  const fs = await openFileSystem(opened.dev).catch(async (err) => {
+    await opened.finish();
+    throw err;
+  });
+  const srv = await serveFileSystem(fs, listen).catch(async (err) => {
+    await fs.close();
+    await opened.finish();
+    throw err;
+  });
+  return {
+    address: srv.address,
+    async close() {
+      await srv.close();
+      await fs.close();
+      await opened.finish();
+    },
+  };
 }
