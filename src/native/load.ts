@@ -33,7 +33,32 @@ export const BUILD_HINT =
   'To build it: install python3, make and g++ (Debian/Ubuntu: apt-get install python3 make g++), ' +
   'then run `npm rebuild xenpv` (inside the xenpv repository: npm run build:native)';
 
-/** Load the addon once; a missing or broken build is a NativeError saying how to rebuild. */
+/**
+ * Every function the addon's sources register (NODE_SET_METHOD in
+ * src/native/*.cc; test/native-load.test.ts holds the two together). A
+ * build that lacks one predates its sources: `npm run build` compiles
+ * TypeScript and Wasm, not the addon, so a checkout that gained native code
+ * keeps its old build until `npm ci` or `npm run build:native`.
+ */
+export const ADDON_EXPORTS = [
+  'mapIntoMemory', 'unmapFromMemory', 'memfdCreate', 'pageSize',
+  'evtchnBindUnboundPort', 'evtchnBindInterdomain', 'evtchnUnbind', 'evtchnNotify', 'evtchnReset',
+  'gntallocAllocGref', 'gntallocDeallocGref', 'gntallocSetUnmapNotify', 'gntdevMapGrantRef', 'gntdevUnmapGrantRef', 'xenDevAbi',
+  'fdPollStart', 'fdPollRef', 'fdPollStop',
+  'punchHole', 'blkZeroout', 'blkGetSize64', 'ofdLock',
+  'fdWriteByte', 'fdReadBytes',
+] as const;
+
+/** A NativeError naming what a stale build at `path` lacks, or undefined when it has everything. */
+export function staleAddon(addon: object, path: string): NativeError | undefined {
+  const missing = ADDON_EXPORTS.filter((name) => typeof (addon as Record<string, unknown>)[name] !== 'function');
+  if (missing.length === 0) return undefined;
+  return new NativeError(
+    `native addon ${path} is older than its sources (it lacks ${missing.join(', ')}): rebuild it with \`npm run build:native\` (or \`npm ci\`).`,
+  );
+}
+
+/** Load the addon once; a missing, broken or stale build is a NativeError saying how to rebuild. */
 export function loadAddon(): NativeAddon {
   if (cached) return cached;
   const root = packageRoot();
@@ -45,8 +70,12 @@ export function loadAddon(): NativeAddon {
     );
   }
   try {
-    cached = createRequire(import.meta.url)(path) as NativeAddon;
+    const addon = createRequire(import.meta.url)(path) as NativeAddon;
+    const stale = staleAddon(addon, path);
+    if (stale) throw stale;
+    cached = addon;
   } catch (cause) {
+    if (cause instanceof NativeError) throw cause;
     const first = ((cause as Error).message ?? String(cause)).split('\n')[0];
     throw new NativeError(`native addon ${path} failed to load (${first}). ${BUILD_HINT}.`, { cause });
   }
